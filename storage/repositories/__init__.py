@@ -1,0 +1,39 @@
+"""One repository per collection."""
+
+from .base import Repository
+from .history import HistoryRepository
+from .jobs import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES, TRIGGERS, JobRepository, error_doc
+from .leases import LeaseRepository
+from .runs import FINISHED, PENDING, RunRepository
+from .simple import (
+    ActivityRepository,
+    AlertRepository,
+    CourseRepository,
+    LlmCacheRepository,
+    SettingsRepository,
+    UserRepository,
+)
+from .snapshots import CHUNK_ROWS, SnapshotRepository
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CHUNK_ROWS",
+    "FINISHED",
+    "JOB_STATUSES",
+    "PENDING",
+    "TERMINAL_STATUSES",
+    "TRIGGERS",
+    "ActivityRepository",
+    "AlertRepository",
+    "CourseRepository",
+    "HistoryRepository",
+    "JobRepository",
+    "LeaseRepository",
+    "LlmCacheRepository",
+    "Repository",
+    "RunRepository",
+    "SettingsRepository",
+    "SnapshotRepository",
+    "UserRepository",
+    "error_doc",
+]

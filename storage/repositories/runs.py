@@ -1,0 +1,121 @@
+"""course_clusters: one document per run of a course; visible only once finished."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .base import NO_ID, Repository, clean, new_id
+
+__all__ = ["RunRepository", "PENDING", "FINISHED"]
+
+PENDING = "pending"
+FINISHED = "finished"
+_NEWEST_FIRST = [("run_at", -1), ("created_at", -1), ("_id", -1)]
+
+
+class RunRepository(Repository):
+    """Runs (collection ``course_clusters``); see "The run document" in docs/contracts.md."""
+
+    collection_name = "course_clusters"
+
+    def insert_pending(self, doc: dict[str, Any]) -> str:
+        """Insert ``doc`` as a pending (invisible) run and return its ``run_id``.
+
+        ``run_id`` is taken from the document or generated; ``run_at`` defaults to now.
+        """
+        if "course_id" not in doc:
+            raise ValueError("a run document needs a course_id")
+        body = self._safe(doc)
+        body.pop("_id", None)
+        now = self._now()
+        body["run_id"] = str(body.get("run_id") or new_id())
+        body["status"] = PENDING
+        body.setdefault("run_at", now)
+        body["run_at"] = body["run_at"] or now
+        body["created_at"] = now
+        body["finished_at"] = None
+        self._col.insert_one(body)
+        return body["run_id"]
+
+    def update(self, run_id: str, fields: dict[str, Any]) -> None:
+        """Set top-level ``fields`` on a run (e.g. while it is still pending)."""
+        fields = {k: v for k, v in self._safe(fields).items() if k not in {"_id", "run_id", "status"}}
+        if fields:
+            if self._col.update_one({"run_id": run_id}, {"$set": fields}).matched_count == 0:
+                raise LookupError(f"no run {run_id}")
+
+    def mark_finished(self, run_id: str, extra: dict[str, Any] | None = None) -> None:
+        """Make the run visible (last write of a run). ``extra`` fields are set at the same time."""
+        fields = {k: v for k, v in self._safe(extra or {}).items() if k not in {"_id", "run_id"}}
+        fields.update(status=FINISHED, finished_at=self._now())
+        if self._col.update_one({"run_id": run_id}, {"$set": fields}).matched_count == 0:
+            raise LookupError(f"no run {run_id}")
+
+    def discard_unfinished(self, course_id: int) -> list[str]:
+        """Remove the course's pending runs with their snapshot chunks, history entries and alerts.
+
+        Call it while holding the course's lease. The run document goes last, so a crash in here
+        leaves it for the next call to finish.
+        """
+        pending = self._col.find({"course_id": course_id, "status": PENDING}, {"_id": 0, "run_id": 1})
+        run_ids = [d["run_id"] for d in pending]
+        for run_id in run_ids:
+            self._store.snapshots.delete_run(run_id)
+            self._store.history.pull_run(course_id, run_id)
+            self._store.alerts.delete_run(run_id)
+            self._col.delete_many({"run_id": run_id, "status": PENDING})
+        return run_ids
+
+    def latest(self, course_id: int, *, before: dt.datetime | None = None) -> dict | None:
+        """The newest finished run of the course (optionally with ``run_at`` before a time)."""
+        query: dict[str, Any] = {"course_id": course_id, "status": FINISHED}
+        if before is not None:
+            query["run_at"] = {"$lt": self._safe(before)}
+        return self._col.find_one(query, NO_ID, sort=_NEWEST_FIRST)
+
+    def get(self, run_id: str) -> dict | None:
+        """A run by id, pending or finished (look at ``status``)."""
+        return self._col.find_one({"run_id": run_id}, NO_ID)
+
+    def list(self, course_id: int, limit: int = 52) -> list[dict]:
+        """Finished runs, newest first, without the member lists (``clusters.user_ids``)."""
+        return self._col.find(
+            {"course_id": course_id, "status": FINISHED},
+            {"_id": 0, "clusters.user_ids": 0},
+            sort=_NEWEST_FIRST,
+            limit=limit,
+        )
+
+    def count(self, course_id: int) -> int:
+        """Number of finished runs of the course."""
+        return self._col.count_documents({"course_id": course_id, "status": FINISHED})
+
+    def courses_with_runs(self) -> list[int]:
+        """Course ids that have at least one finished run, ascending."""
+        return sorted(self._col.distinct("course_id", {"status": FINISHED}))
+
+    def labels(self, run_id: str) -> dict[int, int]:
+        """user_id -> cluster_id of one run."""
+        doc = self._col.find_one({"run_id": run_id}, {"_id": 0, "clusters.cluster_id": 1, "clusters.user_ids": 1})
+        out: dict[int, int] = {}
+        for cluster in (doc or {}).get("clusters", []) or []:
+            for user_id in cluster.get("user_ids", []) or []:
+                out[user_id] = cluster["cluster_id"]
+        return out
+
+    def run_ids(self, course_id: int) -> list[str]:
+        """Finished run ids of the course, newest first."""
+        rows = self._col.find({"course_id": course_id, "status": FINISHED}, {"_id": 0, "run_id": 1}, sort=_NEWEST_FIRST)
+        return [r["run_id"] for r in rows]
+
+    def delete(self, run_id: str) -> None:
+        """Delete one run and everything keyed by it (admin tool; history entries included)."""
+        doc = self._col.find_one({"run_id": run_id}, {"_id": 0, "course_id": 1})
+        if doc is None:
+            return
+        self._store.snapshots.delete_run(run_id)
+        self._store.history.pull_run(doc["course_id"], run_id)
+        self._store.alerts.delete_run(run_id)
+        clean(doc)
+        self._col.delete_many({"run_id": run_id})

@@ -1,0 +1,149 @@
+"""cluster_snapshots: per-run per-student frames, split into chunks to stay far below 16 MB."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import NO_ID, Repository
+
+__all__ = ["SnapshotRepository", "CHUNK_ROWS"]
+
+#: most students per chunk document.
+CHUNK_ROWS = 2000
+#: rough byte budget per chunk (BSON of a float list element is ~ 9 bytes + key).
+_CHUNK_BYTES = 8_000_000
+
+
+def _rows_per_chunk(n_columns: int, limit: int) -> int:
+    per_row = 16 * (n_columns + 2)
+    return max(1, min(limit, _CHUNK_BYTES // per_row))
+
+
+def _restore(values: list, dtype: str) -> pd.Series | list:
+    if dtype.startswith(("float", "Float")):
+        return pd.Series([np.nan if v is None else v for v in values], dtype=dtype)
+    if dtype.startswith("datetime64"):
+        return pd.Series(pd.to_datetime(values, utc=True)).astype(dtype)
+    try:
+        return pd.Series(values).astype(dtype)
+    except (TypeError, ValueError):
+        return pd.Series(values, dtype=object)
+
+
+class SnapshotRepository(Repository):
+    """What is needed to redraw and audit a run (collection ``cluster_snapshots``)."""
+
+    collection_name = "cluster_snapshots"
+    chunk_rows = CHUNK_ROWS
+
+    def save(self, course_id: int, run_id: str, frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> int:
+        """Store ``frame`` (one row per student, index = user id) in chunks; returns the chunk count.
+
+        Saving again for the same run replaces it. ``meta`` (any BSON-safe dict) goes on chunk 0.
+        """
+        self.delete_run(run_id)
+        now = self._now()
+        columns = list(frame.columns)
+        multi = isinstance(frame.columns, pd.MultiIndex)
+        dtypes = [str(t) for t in frame.dtypes]
+        step = _rows_per_chunk(len(columns), self.chunk_rows)
+        n_rows = len(frame)
+        n_chunks = max(1, -(-n_rows // step))
+        meta = dict(meta or {})
+        run_at = meta.get("run_at", now)
+        docs = []
+        for i in range(n_chunks):
+            part = frame.iloc[i * step : (i + 1) * step]
+            doc: dict[str, Any] = {
+                "course_id": course_id,
+                "run_id": run_id,
+                "chunk": i,
+                "n_chunks": n_chunks,
+                "rows": len(part),
+                "user_ids": part.index.tolist(),
+                "values": [part.iloc[:, j].tolist() for j in range(len(columns))],
+                "saved_at": now,
+                "run_at": run_at,
+            }
+            if i == 0:
+                doc.update(
+                    columns=[list(c) for c in columns] if multi else columns,
+                    column_levels=frame.columns.nlevels,
+                    column_names=list(frame.columns.names),
+                    dtypes=dtypes,
+                    index_name=frame.index.name,
+                    index_dtype=str(frame.index.dtype),
+                    total_rows=n_rows,
+                    meta=meta,
+                )
+            docs.append(self._safe(doc))
+        self._col.insert_many(docs)
+        return n_chunks
+
+    def load(self, run_id: str) -> tuple[pd.DataFrame, dict]:
+        """Reassemble the frame saved for ``run_id`` and its meta; ``KeyError`` when absent or partial."""
+        chunks = self._col.find({"run_id": run_id}, NO_ID, sort=[("chunk", 1)])
+        if not chunks or chunks[0]["chunk"] != 0:
+            raise KeyError(f"no snapshot for run {run_id}")
+        head = chunks[0]
+        if len(chunks) != head["n_chunks"] or [c["chunk"] for c in chunks] != list(range(head["n_chunks"])):
+            raise KeyError(f"snapshot of run {run_id} is incomplete")
+        n_cols = len(head["columns"])
+        user_ids: list = []
+        data: list[list] = [[] for _ in range(n_cols)]
+        for chunk in chunks:
+            user_ids.extend(chunk["user_ids"])
+            for j in range(n_cols):
+                data[j].extend(chunk["values"][j])
+        if n_cols == 0:
+            columns: Any = pd.RangeIndex(0)
+        elif head.get("column_levels", 1) > 1:
+            columns = pd.MultiIndex.from_tuples([tuple(c) for c in head["columns"]], names=head["column_names"])
+        else:
+            columns = pd.Index(head["columns"], name=(head.get("column_names") or [None])[0])
+        index = pd.Index(_restore(user_ids, head.get("index_dtype", "object")), name=head.get("index_name"))
+        frame = pd.DataFrame({j: _restore(data[j], head["dtypes"][j]) for j in range(n_cols)}, index=range(len(index)))
+        frame.index = index
+        frame.columns = columns
+        return frame, head.get("meta", {})
+
+    def meta(self, run_id: str) -> dict | None:
+        """Only the meta of a run's snapshot."""
+        doc = self._col.find_one({"run_id": run_id, "chunk": 0}, {"_id": 0, "meta": 1})
+        return None if doc is None else doc.get("meta", {})
+
+    def exists(self, run_id: str) -> bool:
+        return self._col.count_documents({"run_id": run_id, "chunk": 0}) > 0
+
+    def delete_run(self, run_id: str) -> int:
+        """Delete every chunk of one run; returns chunks deleted."""
+        return self._col.delete_many({"run_id": run_id})
+
+    def run_ids(self, course_id: int) -> list[str]:
+        """Run ids with a snapshot, newest first."""
+        heads = self._col.find(
+            {"course_id": course_id, "chunk": 0},
+            {"_id": 0, "run_id": 1},
+            sort=[("run_at", -1), ("saved_at", -1), ("_id", -1)],
+        )
+        return [h["run_id"] for h in heads]
+
+    def prune(self, course_id: int, keep: int) -> list[str]:
+        """Delete the snapshots of all but the newest ``keep`` runs of the course; returns their run ids.
+
+        Run summaries (course_clusters) and histories are kept forever.
+        """
+        if keep < 0:
+            raise ValueError("keep must be >= 0")
+        doomed = self.run_ids(course_id)[keep:]
+        for run_id in doomed:
+            self.delete_run(run_id)
+        return doomed
+
+    def saved_at(self, run_id: str) -> dt.datetime | None:
+        doc = self._col.find_one({"run_id": run_id, "chunk": 0}, {"_id": 0, "saved_at": 1})
+        return None if doc is None else doc.get("saved_at")
