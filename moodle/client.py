@@ -1,0 +1,688 @@
+"""Moodle REST client: ``requests.Session`` with pooling, typed errors, retries, redaction.
+
+Calls go to ``{base_url}/webservice/rest/server.php`` as form-encoded POSTs with PHP bracket arrays and
+``moodlewsrestformat=json``. Two tokens: the *standard* one for ``core_*`` / ``gradereport_*``
+functions, the *custom* one for ``local_userlog_get_logs_course`` (falls back to the standard token when
+no custom token is given, for sites that put every function in one service).
+
+Decisions worth knowing:
+
+* **Suspended students.** ``core_enrol_get_enrolled_users`` marks nobody as suspended; only the options
+  ``onlyactive`` / ``onlysuspended`` tell. :meth:`MoodleClient.enrolled_students` asks with
+  ``onlyactive=1`` and counts suspended students with a second, id-only ``onlysuspended=1`` call. If the
+  token lacks ``moodle/course:enrolreview`` (Moodle refuses those options), every enrolled student is
+  kept, a warning is logged and the suspended count is reported as unknown (-1).
+* **Students and teachers.** A student holds the role shortname ``student`` (never role id 5, which is
+  only the default install's id). Users who also hold ``editingteacher``/``teacher``/``manager`` in the
+  course are counted as teachers, not students.
+* **Logs are never truncated silently.** ``local_userlog_get_logs_course`` has no offset, defaults to 20
+  rows and returns newest first. We pass an explicit large ``limit``; a reply with exactly ``limit``
+  rows may be cut, so we ask again with a 4x limit, up to ``max_log_rows``, and raise beyond that.
+* **Retries** only for transient errors (timeouts, connection errors, HTTP 5xx, a body that is not
+  JSON): exponential backoff with full jitter. Moodle's own errors (HTTP 200 + ``exception``) are final.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+
+from moodle.data import LOG_COLUMNS, STUDENT_COLUMNS, CourseData, empty_logs, grades_frame
+from moodle.errors import (
+    MoodleError,
+    MoodleInvalidParameterError,
+    MoodleNotFoundError,
+    MoodlePermissionError,
+    MoodleUnavailableError,
+    error_from_payload,
+    is_transient,
+    redact,
+    register_secret,
+)
+
+try:  # optional, faster and leaner for big log replies
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+__all__ = [
+    "CUSTOM_FUNCTIONS",
+    "DEFAULT_USERFIELDS",
+    "MoodleClient",
+    "NEEDED_FUNCTIONS",
+    "check_connection",
+    "flatten_params",
+]
+
+log = logging.getLogger(__name__)
+
+#: function -> which token calls it
+NEEDED_FUNCTIONS: dict[str, str] = {
+    "core_webservice_get_site_info": "standard",
+    "core_course_get_courses": "standard",
+    "core_enrol_get_enrolled_users": "standard",
+    "gradereport_user_get_grade_items": "standard",
+    "local_userlog_get_logs_course": "custom",
+}
+CUSTOM_FUNCTIONS = frozenset(f for f, kind in NEEDED_FUNCTIONS.items() if kind == "custom")
+DEFAULT_USERFIELDS = "id,fullname,email,roles,firstaccess,lastaccess,lastcourseaccess"
+STUDENT_ROLE = "student"
+TEACHER_ROLES = ("editingteacher", "teacher")
+STAFF_ROLES = (*TEACHER_ROLES, "manager", "coursecreator")
+_INT_LOG_COLUMNS = ("id", "edulevel", "contextid", "contextlevel", "contextinstanceid", "userid",
+                    "courseid", "anonymous", "timecreated")
+_NULLABLE_INT_LOG_COLUMNS = ("objectid", "relateduserid", "realuserid")
+
+
+def flatten_params(params: Mapping[str, Any] | None, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested dicts/lists -> PHP bracket pairs: ``options[0][name]=onlyactive``; bools -> 1/0.
+
+    ``None`` values are left out (Moodle treats an absent optional argument as its default).
+    """
+    out: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            out.extend(flatten_params(value, name))
+        elif isinstance(value, list | tuple):
+            out.extend(flatten_params({i: v for i, v in enumerate(value)}, name))
+        elif isinstance(value, bool | np.bool_):
+            out.append((name, "1" if value else "0"))
+        else:
+            out.append((name, str(value)))
+    return out
+
+
+def _normalise_base_url(url: str) -> str:
+    url = (url or "").strip()
+    if not url:
+        raise MoodleInvalidParameterError("No Moodle URL is configured (set MOODLE_URL or enter it in Settings).")
+    if "://" not in url:
+        url = "https://" + url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise MoodleInvalidParameterError(f"'{redact(url)}' is not a web address of a Moodle site.")
+    path = parts.path.rstrip("/")
+    for tail in ("/webservice/rest/server.php", "/login/token.php", "/index.php"):
+        if path.endswith(tail):
+            path = path[: -len(tail)]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _first_byte(content: bytes | bytearray) -> bytes:
+    """The first non-blank byte of a reply, without copying a big one."""
+    i = 0
+    while i < len(content):
+        head = bytes(content[i: i + 1024]).lstrip()
+        if head:
+            return head[:1]
+        i += 1024
+    return b""
+
+
+def _loads(content: bytes | bytearray) -> Any:
+    if _orjson is not None:
+        return _orjson.loads(content)
+    return json.loads(content)
+
+
+class MoodleClient:
+    """Talks to one Moodle site's REST web services. Tokens never leave this object unredacted."""
+
+    def __init__(self, base_url: str, token: str, custom_token: str | None = None, *,
+                 timeout: float | tuple[float, float] = (10.0, 120.0), retries: int = 3,
+                 backoff: float = 1.0, max_backoff: float = 30.0, page_size: int = 1000,
+                 log_limit: int = 5_000_000, max_log_rows: int = 100_000_000, workers: int = 4,
+                 session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.base_url = _normalise_base_url(base_url)
+        if not token or not str(token).strip():
+            raise MoodleInvalidParameterError(
+                "No Moodle web-service token is configured (set MOODLE_STANDARD_TOKEN or enter it in "
+                "Settings).")
+        self._token = str(token).strip()
+        self._custom_token = str(custom_token).strip() if custom_token else None
+        register_secret(self._token)
+        register_secret(self._custom_token)
+        self.timeout = timeout
+        self.retries = max(int(retries), 0)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.page_size = max(int(page_size), 1)
+        self.log_limit = max(int(log_limit), 1)
+        self.max_log_rows = max(int(max_log_rows), self.log_limit)
+        self.workers = max(int(workers), 1)
+        self._sleep = sleep
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.workers, 4), max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update({"User-Agent": "CohortLens/0.1 (+moodle-rest-client)",
+                                      "Accept": "application/json"})
+        self.calls = 0              # HTTP requests sent (tests and job stats)
+        self._calls_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def endpoint(self) -> str:
+        return f"{self.base_url}/webservice/rest/server.php"
+
+    @property
+    def has_custom_token(self) -> bool:
+        return self._custom_token is not None
+
+    def __repr__(self) -> str:
+        return (f"MoodleClient({self.base_url!r}, token=***, custom_token="
+                f"{'***' if self._custom_token else None})")
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> MoodleClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _redact(self, text: object) -> str:
+        return redact(text, (self._token, self._custom_token))
+
+    def _token_for(self, function: str, token: str | None) -> str:
+        if token == "custom" or (token is None and function in CUSTOM_FUNCTIONS):
+            return self._custom_token or self._token
+        if token == "standard" or token is None:
+            return self._token
+        return token
+
+    def call(self, function: str, params: Mapping[str, Any] | None = None, *,
+             token: str | None = None, timeout: float | tuple[float, float] | None = None,
+             decoder: Callable[[bytearray], Any] | None = None) -> Any:
+        """Call one web-service function and return its decoded JSON (retrying transient errors).
+
+        ``token``: ``"standard"``, ``"custom"`` or None (picked by function name). ``decoder``: how to
+        decode a reply that is a JSON list (default: all at once); a ValueError from it counts as a
+        cut-off reply (transient).
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._call_once(function, params, self._token_for(function, token), timeout, decoder)
+            except MoodleError as exc:
+                if not is_transient(exc) or attempt >= self.retries:
+                    raise
+                delay = min(self.max_backoff, self.backoff * (2 ** attempt))
+                delay = delay * (0.5 + random.random() / 2)       # jitter in [d/2, d)
+                log.warning("Moodle %s failed (%s), retry %d/%d in %.2fs", function, exc.message,
+                            attempt + 1, self.retries, delay)
+                self._sleep(delay)
+                attempt += 1
+
+    def _call_once(self, function: str, params: Mapping[str, Any] | None, token: str,
+                   timeout: float | tuple[float, float] | None,
+                   decoder: Callable[[bytearray], Any] | None = None) -> Any:
+        data = [("wstoken", token), ("wsfunction", function), ("moodlewsrestformat", "json"),
+                *flatten_params(params)]
+        with self._calls_lock:
+            self.calls += 1
+        started = time.perf_counter()
+        try:
+            resp = self._session.post(self.endpoint, data=data, timeout=timeout or self.timeout, stream=True,
+                                      allow_redirects=False)
+        except requests.Timeout as exc:
+            raise MoodleUnavailableError(
+                f"Moodle did not answer in time ({function}); the site may be slow or busy. The run will "
+                "be retried.", function=function, detail=self._redact(exc)) from None
+        except requests.ConnectionError as exc:
+            raise MoodleUnavailableError(
+                f"Could not connect to Moodle at {self.base_url}. Check the Moodle URL and that the site "
+                "is up.", function=function, detail=self._redact(exc)) from None
+        except requests.RequestException as exc:
+            raise MoodleUnavailableError(f"The request to Moodle failed ({function}).", function=function,
+                                         detail=self._redact(exc)) from None
+        try:
+            content = bytearray()          # grown in place: no second full copy of a big reply
+            for chunk in resp.iter_content(chunk_size=1 << 20):
+                content += chunk
+        except requests.Timeout as exc:
+            raise MoodleUnavailableError(
+                f"Moodle stopped sending its reply to {function} (timeout). The run will be retried.",
+                function=function, detail=self._redact(exc)) from None
+        except (requests.RequestException, OSError) as exc:  # connection dropped mid-body
+            raise MoodleUnavailableError(f"Moodle's reply was cut off ({function}).", function=function,
+                                         detail=self._redact(exc)) from None
+        finally:
+            resp.close()
+        log.debug("Moodle %s -> HTTP %s, %d bytes in %.3fs", function, resp.status_code, len(content),
+                  time.perf_counter() - started)
+        status = resp.status_code
+        if 300 <= status < 400:
+            target = resp.headers.get("Location", "")
+            parts = urlsplit(target) if target else None
+            where = f"{parts.scheme}://{parts.netloc}" if parts and parts.netloc else "another address"
+            raise MoodleInvalidParameterError(
+                f"Moodle redirected the request (HTTP {status}) to {where}. Set the Moodle URL to the address "
+                "the site really uses (e.g. https:// instead of http://).", function=function, status=status)
+        if status >= 500:
+            raise MoodleUnavailableError(
+                f"Moodle answered with a server error (HTTP {status}) for {function}. The run will be "
+                "retried.", function=function, status=status)
+        if status == 404:
+            raise MoodleNotFoundError(
+                f"No Moodle web service was found at {self.base_url} (HTTP 404). Check the Moodle URL.",
+                function=function, status=status)
+        if status in (401, 403):
+            raise MoodlePermissionError(
+                f"Moodle refused the request (HTTP {status}). Web services may be blocked for this site.",
+                function=function, status=status)
+        if status == 429:
+            raise MoodleUnavailableError("Moodle asked us to slow down (HTTP 429); the run will be retried.",
+                                         function=function, status=status)
+        if status >= 400:
+            raise MoodleError(f"Moodle answered HTTP {status} for {function}.", function=function,
+                              status=status)
+        first = _first_byte(content)
+        if not first:
+            raise MoodlePermissionError(
+                "Moodle sent an empty reply: web services or the REST protocol are probably disabled on "
+                "this site. Ask your Moodle administrator to enable them.", function=function, status=status)
+        if first == b"<":                 # a login page, a proxy page, or XML: a set-up problem, not retried
+            raise MoodleInvalidParameterError(
+                f"Moodle answered with a web page or XML instead of JSON ({function}). Check the Moodle URL "
+                "(a login page or proxy may be in the way).", function=function, status=status)
+        try:
+            if decoder is not None and first == b"[":
+                return decoder(content)
+            payload = _loads(content)
+        except ValueError:
+            raise MoodleUnavailableError(
+                f"Moodle's reply to {function} was not valid JSON (cut off or corrupted). The run will be "
+                "retried.", function=function, status=status) from None
+        if isinstance(payload, dict) and ("exception" in payload or
+                                          ("errorcode" in payload and "error" in payload)):
+            err = error_from_payload(payload, function=function)
+            log.info("Moodle %s error: %s (%s)", function, err.errorcode, err.message)
+            raise err
+        return payload
+
+    # ------------------------------------------------------------------ site and courses
+    def site_info(self, *, token: str | None = None) -> dict:
+        """core_webservice_get_site_info, plus ``available``: needed function -> bool for this token."""
+        info = self.call("core_webservice_get_site_info", {}, token=token or "standard")
+        if not isinstance(info, dict):
+            raise MoodleInvalidParameterError("Moodle's site information had an unexpected shape.")
+        names = {f.get("name") for f in info.get("functions") or [] if isinstance(f, dict)}
+        info = dict(info)
+        info["available"] = {fn: fn in names for fn in NEEDED_FUNCTIONS}
+        return info
+
+    def function_availability(self) -> dict[str, bool]:
+        """Needed function -> whether the token meant for it lists it in its service."""
+        std = self.site_info(token="standard")["available"]
+        out = {fn: std[fn] for fn, kind in NEEDED_FUNCTIONS.items() if kind == "standard"}
+        custom = self.site_info(token="custom")["available"] if self._custom_token else std
+        out.update({fn: custom[fn] for fn in CUSTOM_FUNCTIONS})
+        return out
+
+    def courses(self) -> list[dict]:
+        """Every course the token can see, without the site course (id 1 / format "site")."""
+        rows = self.call("core_course_get_courses", {})
+        if not isinstance(rows, list):
+            raise MoodleInvalidParameterError("Moodle's course list had an unexpected shape.")
+        return [c for c in rows if int(c.get("id", 0)) != 1 and c.get("format") != "site"]
+
+    def course(self, course_id: int) -> dict:
+        """One course (Moodle silently drops unknown ids: that is a MoodleNotFoundError here)."""
+        rows = self.call("core_course_get_courses", {"options": {"ids": [int(course_id)]}})
+        for c in rows or []:
+            if int(c.get("id", -1)) == int(course_id):
+                if c.get("format") == "site" or int(course_id) == 1:
+                    raise MoodleNotFoundError("Course 1 is Moodle's front page, not a course.")
+                return c
+        raise MoodleNotFoundError(f"Moodle has no course with id {int(course_id)} (or the token cannot see it).")
+
+    # ------------------------------------------------------------------ people
+    def enrolled_users(self, course_id: int, *, only_active: bool = False, only_suspended: bool = False,
+                       userfields: str | None = DEFAULT_USERFIELDS, page_size: int | None = None) -> list[dict]:
+        """core_enrol_get_enrolled_users, paged with limitfrom/limitnumber until an empty page."""
+        size = page_size or self.page_size
+        seen: dict[int, dict] = {}
+        start = 0
+        while True:
+            options: list[dict] = []
+            if only_active:
+                options.append({"name": "onlyactive", "value": 1})
+            if only_suspended:
+                options.append({"name": "onlysuspended", "value": 1})
+            if userfields:
+                options.append({"name": "userfields", "value": userfields})
+            options += [{"name": "limitfrom", "value": start}, {"name": "limitnumber", "value": size}]
+            page = self.call("core_enrol_get_enrolled_users",
+                             {"courseid": int(course_id), "options": options})
+            if not isinstance(page, list):
+                raise MoodleInvalidParameterError("Moodle's list of enrolled users had an unexpected shape.")
+            new = 0
+            for u in page:
+                uid = int(u["id"])
+                if uid not in seen:
+                    seen[uid] = u
+                    new += 1
+            if not page or new == 0:      # empty page, or a server that ignores limitfrom
+                break
+            start += size
+        return sorted(seen.values(), key=lambda u: int(u["id"]))
+
+    @staticmethod
+    def _role_names(user: dict) -> set[str]:
+        return {str(r.get("shortname")) for r in user.get("roles") or [] if isinstance(r, dict)}
+
+    @classmethod
+    def is_student(cls, user: dict) -> bool:
+        roles = cls._role_names(user)
+        return STUDENT_ROLE in roles and not roles.intersection(STAFF_ROLES)
+
+    @classmethod
+    def is_teacher(cls, user: dict) -> bool:
+        return bool(cls._role_names(user).intersection(TEACHER_ROLES))
+
+    def _enrolment(self, course_id: int, include_suspended: bool = False) -> tuple[list[dict], list[dict], int]:
+        """(students, teachers, suspended student count or -1 when Moodle will not tell)."""
+        suspended = 0
+        if include_suspended:
+            users = self.enrolled_users(course_id)
+        else:
+            try:
+                users = self.enrolled_users(course_id, only_active=True)
+                gone = self.enrolled_users(course_id, only_suspended=True, userfields="id,roles")
+                suspended = sum(1 for u in gone if self.is_student(u))
+            except (MoodlePermissionError, MoodleInvalidParameterError) as exc:
+                log.warning("Moodle refused onlyactive/onlysuspended for course %s (%s); suspended "
+                            "students cannot be told apart and are kept", course_id, exc.errorcode)
+                users = self.enrolled_users(course_id)
+                suspended = -1
+        students = [u for u in users if self.is_student(u)]
+        teachers = [u for u in users if self.is_teacher(u)]
+        return students, teachers, suspended
+
+    def enrolled_students(self, course_id: int, *, include_suspended: bool = False) -> pd.DataFrame:
+        """Students (role shortname ``student``) as a DataFrame with STUDENT_COLUMNS (+ extra fields)."""
+        students, _, _ = self._enrolment(course_id, include_suspended)
+        return _users_frame(students, STUDENT_COLUMNS)
+
+    def teachers(self, course_id: int) -> pd.DataFrame:
+        """Editing and non-editing teachers: id, fullname, roles."""
+        users = self.enrolled_users(course_id, userfields="id,fullname,roles")
+        return _users_frame([u for u in users if self.is_teacher(u)], ["id", "fullname", "roles"])
+
+    # ------------------------------------------------------------------ grades
+    def grade_items(self, course_id: int, user_id: int) -> list[dict]:
+        """gradereport_user_get_grade_items for one user: that user's ``usergrades`` entries."""
+        reply = self.call("gradereport_user_get_grade_items",
+                          {"courseid": int(course_id), "userid": int(user_id)})
+        if not isinstance(reply, dict) or not isinstance(reply.get("usergrades"), list):
+            raise MoodleInvalidParameterError("Moodle's grade report had an unexpected shape.")
+        return reply["usergrades"]
+
+    def quiz_grades(self, course_id: int, user_ids: Iterable[int], *,
+                    modules: tuple[str, ...] | None = ("quiz",)) -> pd.DataFrame:
+        """One row per (user, quiz grade item); ungraded (``graderaw`` null, ``-``) items are NaN.
+
+        One call per user (``userid=0`` makes Moodle regrade the whole course first), on a small
+        thread pool sharing the pooled session.
+        """
+        ids = [int(u) for u in user_ids]
+        if not ids:
+            return grades_frame([], modules=modules)
+        if self.workers > 1 and len(ids) > 8:
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="moodle-grades") as pool:
+                parts = list(pool.map(lambda u: self.grade_items(course_id, u), ids))
+        else:
+            parts = [self.grade_items(course_id, u) for u in ids]
+        return grades_frame([ug for part in parts for ug in part], modules=modules)
+
+    # ------------------------------------------------------------------ logs
+    def course_logs(self, course_id: int, *, limit: int | None = None) -> pd.DataFrame:
+        """Every log row of the course (local_userlog_get_logs_course), oldest first, LOG_COLUMNS.
+
+        Never silently truncated: a reply of exactly ``limit`` rows is asked again with a bigger limit.
+        Big replies are decoded in slices straight into columns (see :func:`decode_log_rows`).
+        """
+        lim = int(limit or self.log_limit)
+        while True:
+            frame = self.call("local_userlog_get_logs_course", {"courseid": int(course_id), "limit": lim},
+                              decoder=decode_log_rows)
+            if isinstance(frame, list) and not frame:
+                frame = logs_frame([])
+            if not isinstance(frame, pd.DataFrame):
+                raise MoodleInvalidParameterError("Moodle's course log reply had an unexpected shape.")
+            if len(frame) < lim:
+                break
+            if lim >= self.max_log_rows:
+                raise MoodleError(
+                    f"Course {int(course_id)} has at least {lim:,} log rows, more than CohortLens is set to "
+                    f"read ({self.max_log_rows:,}). Raise the log limit, or import a log export instead.",
+                    function="local_userlog_get_logs_course")
+            log.info("course %s: %d log rows = limit, asking again with a bigger limit", course_id, lim)
+            lim = min(lim * 4, self.max_log_rows)
+            del frame
+        return frame
+
+    # ------------------------------------------------------------------ everything for one run
+    def course_data(self, course_id: int, *, as_of: datetime | None = None, timezone: str = "UTC",
+                    progress: Callable[[str, float], None] | None = None) -> CourseData:
+        """Course, active students, teachers, quiz grades and logs (up to ``as_of`` if given)."""
+        def step(label: str, frac: float) -> None:
+            if progress is not None:
+                progress(label, frac)
+
+        step("course", 0.0)
+        course = self.course(course_id)
+        step("enrolments", 0.05)
+        students, teachers, suspended = self._enrolment(course_id)
+        step("grades", 0.2)
+        grades = self.quiz_grades(course_id, [int(u["id"]) for u in students])
+        step("logs", 0.5)
+        logs = self.course_logs(course_id)
+        if as_of is not None:
+            if as_of.tzinfo is None:
+                as_of = as_of.replace(tzinfo=UTC)
+            logs = logs[logs["timecreated"] <= int(as_of.timestamp())].reset_index(drop=True)
+        step("done", 1.0)
+        keep = ("id", "fullname", "shortname", "startdate", "enddate", "summary", "categoryid")
+        return CourseData(
+            course={k: course.get(k) for k in keep if k in course},
+            students=_users_frame(students, STUDENT_COLUMNS),
+            logs=logs, grades=grades,
+            teachers=_users_frame(teachers, ["id", "fullname", "roles"]),
+            source="moodle", timezone=timezone,
+            extracted_at=(as_of or datetime.now(UTC)).astimezone(UTC),
+            suspended_students=max(suspended, 0),
+        )
+
+
+def _users_frame(users: list[dict], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(users)
+    for col in columns:
+        if col not in frame.columns:
+            frame[col] = 0 if col in ("firstaccess", "lastaccess", "lastcourseaccess") else None
+    extra = [c for c in frame.columns if c not in columns]
+    frame = frame[columns + extra]
+    if len(frame):
+        frame["id"] = frame["id"].astype(np.int64)
+    for col in ("firstaccess", "lastaccess", "lastcourseaccess"):
+        if col in frame.columns and len(frame):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0).astype(np.int64)
+    return frame.reset_index(drop=True)
+
+
+_SLICE_BYTES = 24 << 20
+_LOG_ARROW_TYPES = {
+    "id": "int64", "eventname": "string", "component": "string", "action": "string", "target": "string",
+    "objecttable": "string", "objectid": "int64", "crud": "string", "edulevel": "int64", "contextid": "int64",
+    "contextlevel": "int64", "contextinstanceid": "int64", "userid": "int64", "courseid": "int64",
+    "relateduserid": "int64", "anonymous": "int64", "other": "string", "timecreated": "int64",
+    "origin": "string", "ip": "string", "realuserid": "int64",
+}
+
+
+def _arrow_slice(ndjson: bytes) -> Any:
+    """NDJSON bytes -> pyarrow Table (None when pyarrow is missing or the slice does not fit)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.json as pj
+    except ImportError:  # pragma: no cover - pandas works without pyarrow
+        return None
+    schema = pa.schema([(k, getattr(pa, t)()) for k, t in _LOG_ARROW_TYPES.items()])
+    try:
+        return pj.read_json(io.BytesIO(ndjson), parse_options=pj.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def decode_log_rows(content: bytes | bytearray, *, slice_bytes: int = _SLICE_BYTES) -> pd.DataFrame:
+    """A JSON list of flat log rows -> LOG_COLUMNS frame, decoding ~24 MB slices at a time.
+
+    Slices are cut only at ``},{"<first key>":`` — with an unescaped quote that sequence cannot occur
+    inside a JSON string, so every cut is a real boundary between two rows; the same sequence turned
+    into ``}\\n{"<first key>":`` makes a slice newline-delimited JSON, which pyarrow reads in C++.
+    A slice pyarrow cannot take (odd types) falls back to orjson/json. Peak memory is the reply plus
+    one slice, not one Python dict per row of the whole course. Raises ValueError for a reply that is
+    not valid JSON (cut off).
+    """
+    m = re.match(rb'\s*\[\s*\{\s*"((?:[^"\\]|\\.)*)"\s*:', bytes(content[:4096]))
+    if m is None:
+        rows = _loads(content)
+        if not isinstance(rows, list):
+            raise ValueError("not a list")
+        return logs_frame(rows)
+    sep = b'},{"' + m.group(1) + b'":'
+    nl_sep = b'}\n{"' + m.group(1) + b'":'
+    start = content.index(b"{")
+    end = len(content)
+    while end > 0 and content[end - 1: end] in (b" ", b"\n", b"\r", b"\t"):
+        end -= 1
+    if content[end - 1: end] != b"]":
+        raise ValueError("reply does not end with ']' (cut off)")
+    end -= 1
+    tables: list[Any] = []
+    frames: list[pd.DataFrame] = []
+    while start < end:
+        cut = content.find(sep, start + slice_bytes, end) if start + slice_bytes < end else -1
+        stop = cut + 1 if cut >= 0 else end
+        chunk = bytes(content[start:stop])
+        table = _arrow_slice(chunk.replace(sep, nl_sep)) if b"\n" not in chunk else None
+        if table is not None:
+            tables.append(table)
+        else:
+            rows = _loads(b"[" + chunk + b"]")
+            frames.append(logs_frame(rows, sort=False))
+            del rows
+        del chunk
+        start = stop + 1 if cut >= 0 else end
+    if tables:
+        import pyarrow as pa
+
+        frames.insert(0, _typed_logs(pa.concat_tables(tables, promote_options="default").to_pandas(), sort=False))
+        del tables
+    if not frames:
+        return logs_frame([])
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return frame.sort_values(["timecreated", "id"], kind="stable").reset_index(drop=True)
+
+
+def logs_frame(rows: list[dict], *, sort: bool = True) -> pd.DataFrame:
+    """Plugin rows (newest first) -> LOG_COLUMNS DataFrame, oldest first, ints typed, other as text."""
+    if not rows:
+        return empty_logs()
+    return _typed_logs(pd.DataFrame.from_records(rows), sort=sort)
+
+
+def _typed_logs(frame: pd.DataFrame, *, sort: bool = True) -> pd.DataFrame:
+    for col in LOG_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = None
+    frame = frame[LOG_COLUMNS + [c for c in frame.columns if c not in LOG_COLUMNS]]
+    for col in _INT_LOG_COLUMNS:
+        vals = frame[col]
+        if vals.dtype != np.int64:
+            vals = pd.to_numeric(vals, errors="coerce")
+            vals = vals.fillna(0).astype(np.int64) if col != "timecreated" else vals.astype("Int64")
+        frame[col] = vals
+    if frame["timecreated"].dtype != np.int64:
+        frame = frame[frame["timecreated"].notna()]
+        frame["timecreated"] = frame["timecreated"].astype(np.int64)
+    for col in _NULLABLE_INT_LOG_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+    other = frame["other"]
+    if other.dtype == object and other.map(lambda v: not (v is None or isinstance(v, str))).any():
+        frame["other"] = other.map(lambda v: v if v is None or isinstance(v, str)
+                                   else json.dumps(v, separators=(",", ":")))
+    if sort:
+        frame = frame.sort_values(["timecreated", "id"], kind="stable").reset_index(drop=True)
+    return frame
+
+
+def check_connection(client: MoodleClient) -> list[dict]:
+    """For the Settings page: one row per needed function with ``function``, ``ok``, ``message``.
+
+    Retries at most once, so a dead site answers quickly.
+    """
+    saved = client.retries
+    client.retries = min(saved, 1)
+    try:
+        return _check_connection(client)
+    finally:
+        client.retries = saved
+
+
+def _check_connection(client: MoodleClient) -> list[dict]:
+    results: list[dict] = []
+    for kind in ("standard", "custom"):
+        fns = [fn for fn, k in NEEDED_FUNCTIONS.items() if k == kind]
+        if kind == "custom" and not client.has_custom_token:
+            note = " (using the standard token: no custom token is set)"
+        else:
+            note = ""
+        try:
+            info = client.site_info(token=kind)
+        except MoodleError as exc:
+            for fn in fns:
+                results.append({"function": fn, "ok": False, "message": exc.message})
+            continue
+        site = info.get("sitename") or "Moodle"
+        for fn in fns:
+            ok = bool(info["available"].get(fn))
+            if ok:
+                msg = f"Available on {site}{note}."
+            elif fn.startswith("local_"):
+                msg = (f"Not in this token's service{note}. The local_userlog plugin may be missing, or the "
+                       "function is not added to the custom token's web service.")
+            else:
+                msg = f"Not in this token's service on {site}. Ask your Moodle administrator to add it."
+            results.append({"function": fn, "ok": ok, "message": msg})
+    # A real call proves more than the service list: try the course list when it is said to work.
+    row = next(r for r in results if r["function"] == "core_course_get_courses")
+    if row["ok"]:
+        try:
+            n = len(client.courses())
+            row["message"] += f" {n} course(s) visible."
+        except MoodleError as exc:
+            row.update(ok=False, message=exc.message)
+    return results

@@ -1,0 +1,1207 @@
+"""Moodle "Logs" report downloads (report_log) -> canonical log rows -> CourseData.
+
+:func:`read_log_export` takes what any teacher can download from *Reports > Logs* and copes with the
+variants found in the wild: any column order, extra columns (e.g. ``Course`` on site-level logs),
+localized or English headers, a UTF-8 BOM, CR-only / CRLF / LF line endings, comma / semicolon / tab
+separators, JSON or Excel (.xlsx) downloads, times as ``14/03/24, 09:15:02``, ``14/03/24, 09:15``,
+month-first US English (``03/14/24, 9:15 AM``), ``11 May, 09:44`` without a year (inferred from
+``course_start`` or from the file's order), ISO or Unix times, and names blanked to ``-`` (the user id
+then comes from the Description, which Moodle always writes in English: "The user with id '12' ...").
+
+Canonical columns (DESIGN.md): ``time`` (aware UTC), ``user`` (the user id as text when known, else
+the full name), ``user_full_name``, ``affected_user``, ``event_context``, ``component``,
+``event_name``, ``description``, ``origin``, ``ip``; plus helpers ``userid`` / ``relateduserid`` /
+``courseid`` / ``cmid`` (nullable ints parsed from Description) and ``row`` (the row number in the
+file, header = row 1). Rows are returned oldest first.
+
+:func:`course_data_from_export` maps the localized Component / Event name display names back to
+logstore-like rows (``component``, ``eventname``, ``action``, ``target``, ``objecttable``, ``crud``,
+``edulevel``, ``contextlevel``, ``contextinstanceid``) so the same feature extraction works. Event
+names it does not know (other language packs) are recognised from the Description, which Moodle
+writes in English whatever the site language; unknown ones still get a slug eventname.
+
+**Who is a student** (there is no role column in a log export): every user who acts in the course,
+except users who did at least one staff-only event — editing the course (course module / section
+created, updated or deleted, course updated, backups, resets), grading (``The submission has been
+graded``, ``Grading table viewed``, ``Grader report viewed``, grade items created / updated / deleted),
+managing people (role assigned / unassigned, enrolments updated, groups), teacher reports (logs,
+statistics, participation, attendance taken), or viewing *another* user's grade report or quiz attempt.
+Users enrolled by an ``User enrolled in course`` event but never active are students with no activity;
+users later unenrolled are dropped. Rows of origin ``cli`` / ``restore`` never make a student.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from moodle.data import LOG_COLUMNS, STUDENT_COLUMNS, CourseData, grades_frame
+from moodle.errors import LogExportError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "course_data_from_export",
+    "export_course_info",
+    "read_gradebook_export",
+    "read_log_export",
+]
+
+CANONICAL_COLUMNS = ["time", "user", "user_full_name", "affected_user", "event_context", "component",
+                     "event_name", "description", "origin", "ip"]
+_REQUIRED = ("time", "event_name")
+
+
+def _norm(text: object) -> str:
+    """Lower-case, accents and punctuation removed, single spaces."""
+    s = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode().lower()
+    s = s.replace("\ufeff", "")
+    s = re.sub(r"[^a-z0-9]+", " ", s)
+    return s.strip()
+
+
+# Header names -> canonical column (English, en_us and a few common language packs).
+_HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "time": ("time", "date", "timestamp", "date time", "thoi gian", "hora", "heure", "zeit", "ora",
+             "tijd", "czas", "data", "fecha", "tempo", "waktu"),
+    "user_full_name": ("user full name", "full name", "user", "username", "user name", "ho ten nguoi dung",
+                       "ten day du nguoi dung", "ho va ten", "nombre completo del usuario", "nombre completo",
+                       "nom complet de l utilisateur", "nom complet", "vollstandiger name",
+                       "vollstandiger name des nutzers", "nome completo", "nome completo do usuario",
+                       "nome completo dell utente", "volledige naam", "nama lengkap pengguna"),
+    "affected_user": ("affected user", "related user", "nguoi dung bi anh huong", "usuario afectado",
+                      "utilisateur concerne", "betroffene r nutzer in", "betroffener nutzer",
+                      "usuario afetado", "utente coinvolto", "betrokken gebruiker", "pengguna terdampak"),
+    "event_context": ("event context", "context", "ngu canh su kien", "contexto del evento",
+                      "contexte de l evenement", "ereigniskontext", "contexto do evento",
+                      "contesto dell evento", "gebeurteniscontext", "konteks kejadian"),
+    "component": ("component", "thanh phan", "componente", "composant", "komponente", "komponen"),
+    "event_name": ("event name", "event", "ten su kien", "nombre evento", "nombre del evento",
+                   "nom de l evenement", "ereignisname", "ereignis", "nome do evento", "nome evento",
+                   "naam gebeurtenis", "nama kejadian"),
+    "description": ("description", "mo ta", "descripcion", "beschreibung", "descricao", "descrizione",
+                    "beschrijving", "deskripsi"),
+    "origin": ("origin", "nguon goc", "nguon", "origen", "origine", "ursprung", "origem", "oorsprong", "asal"),
+    "ip": ("ip address", "ip", "dia chi ip", "direccion ip", "adresse ip", "ip adresse", "endereco ip",
+           "indirizzo ip", "ip adres", "alamat ip"),
+    "course": ("course", "khoa hoc", "curso", "cours", "kurs", "corso", "cursus", "kursus"),
+}
+_HEADER_LOOKUP = {alias: canon for canon, aliases in _HEADER_ALIASES.items() for alias in aliases}
+
+_MONTHS = {m.lower(): i for i, m in enumerate(
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+     "November", "December"], start=1)}
+_MONTHS.update({k[:3]: v for k, v in list(_MONTHS.items())})
+_MONTHS["sept"] = 9
+# Month names of a few common language packs (accents removed; see _month_number)
+for _i, _names in enumerate([
+        ("janvier", "enero", "januar", "janeiro", "gennaio", "januari", "jan", "ene", "janv", "gen"),
+        ("fevrier", "febrero", "februar", "fevereiro", "febbraio", "februari", "fev", "feb", "fevr"),
+        ("mars", "marzo", "marz", "marco", "maart", "mar", "mrz"),
+        ("avril", "abril", "aprile", "avr", "abr"),
+        ("mai", "mayo", "maio", "maggio", "mei", "may"),
+        ("juin", "junio", "juni", "junho", "giugno", "jun"),
+        ("juillet", "julio", "juli", "julho", "luglio", "juil", "jul", "lug"),
+        ("aout", "agosto", "augustus", "ago", "aug"),
+        ("septembre", "septiembre", "setembro", "settembre", "sep", "set"),
+        ("octobre", "octubre", "oktober", "outubro", "ottobre", "oct", "okt", "out", "ott"),
+        ("novembre", "noviembre", "novembro", "nov"),
+        ("decembre", "diciembre", "dezember", "dezembro", "dicembre", "december", "dic", "dez"),
+], start=1):
+    for _n in _names:
+        _MONTHS.setdefault(_n, _i)
+
+
+def _month_number(name: object) -> float:
+    """Month name (any case, accents, trailing dot, Vietnamese "tháng 5") -> 1..12, NaN if unknown."""
+    if not isinstance(name, str):
+        return np.nan
+    key = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower().strip(". ")
+    m = re.fullmatch(r"(?:thg|thang)\s*(\d{1,2})", key)
+    if m:
+        return float(m.group(1))
+    return float(_MONTHS[key]) if key in _MONTHS else np.nan
+
+_RE_NUMERIC = re.compile(
+    r"^\s*(?P<a>\d{1,4})[/.\-](?P<b>\d{1,2})[/.\-](?P<c>\d{1,4})(?:,|\s)\s*(?:at\s+)?"
+    r"(?P<H>\d{1,2})[:.h](?P<M>\d{2})(?:[:.](?P<S>\d{2}))?(?:\.\d+)?\s*(?P<ampm>[AaPp]\.?\s?[Mm]\.?)?\s*"
+    r"(?:(?:Z|UTC|GMT)?(?P<tz>[+-]\d{2}:?\d{2})?)?\s*$")
+_RE_ISO = re.compile(
+    r"^\s*(?P<a>\d{4})-(?P<b>\d{1,2})-(?P<c>\d{1,2})[T\s]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
+    r"(?:\.\d+)?\s*(?:Z|UTC|(?P<tz>[+-]\d{2}:?\d{2}))?\s*$")
+_RE_DAY_MONTH = re.compile(
+    r"^\s*(?:[^\W\d_]+\.?,\s*)?(?P<d>\d{1,2})(?:st|nd|rd|th|\.)?\s+(?:de\s+)?"
+    r"(?P<mon>th[aá]ng\s*\d{1,2}|thg\s*\d{1,2}|[^\W\d_]{3,12})\.?,?\s*(?:de\s+)?(?P<y>\d{4})?,?\s+"
+    r"(?:at\s+)?(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?\s*(?P<ampm>[AaPp]\.?\s?[Mm]\.?)?\s*$")
+_RE_MONTH_DAY = re.compile(
+    r"^\s*(?:[^\W\d_]+,\s*)?(?P<mon>[^\W\d_]{3,12})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s*(?P<y>\d{4})?,?\s+"
+    r"(?:at\s+)?(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?\s*(?P<ampm>[AaPp]\.?\s?[Mm]\.?)?\s*$")
+_RE_UNIX = re.compile(r"^\s*\d{9,11}\s*$")
+
+_RE_USER_ID = re.compile(r"user with (?:the )?id '?(-?\d+)'?", re.IGNORECASE)
+_RE_COURSE_ID = re.compile(r"course with id '?(\d+)'?|at course: (\d+)", re.IGNORECASE)
+_RE_CMID = re.compile(r"course module (?:with )?id '(\d+)'", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------------------------------
+# reading
+def _read_bytes(source: str | Path | bytes | IO[Any]) -> tuple[bytes | str, str]:
+    if isinstance(source, bytes | bytearray):
+        return bytes(source), "<bytes>"
+    if isinstance(source, str | Path) and not (isinstance(source, str) and "\n" in source):
+        path = Path(source)
+        if not path.exists():
+            raise LogExportError(f"The log export {path} does not exist.")
+        return path.read_bytes(), path.name
+    if isinstance(source, str):       # literal CSV text
+        return source, "<text>"
+    data = source.read()
+    return data, getattr(source, "name", "<upload>")
+
+
+def _decode(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw.lstrip("\ufeff")
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                     (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return raw.decode(enc)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _sniff_delimiter(text: str) -> str:
+    first = next((ln for ln in text[:65536].split("\n") if ln.strip()), "")
+    counts = {d: _count_outside_quotes(first, d) for d in (",", ";", "\t", "|")}
+    return max(counts, key=lambda d: counts[d]) if max(counts.values()) else ","
+
+
+def _arrow_columns(text: str, delim: str) -> list[np.ndarray] | None:
+    """All cells as object arrays (one per column), read by pyarrow's C++ CSV reader.
+
+    None when pyarrow is missing, or when any row has a different number of fields than the first
+    (the slower csv-module path then names the exact row).
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+    except ImportError:  # pragma: no cover
+        return None
+    bad: list[Any] = []
+
+    def on_invalid(row: Any) -> str:
+        bad.append(row)
+        return "skip"
+    try:
+        table = pcsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pcsv.ReadOptions(autogenerate_column_names=True, block_size=8 << 20),
+            parse_options=pcsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True,
+                                            newlines_in_values=True, ignore_empty_lines=True,
+                                            invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    if bad:
+        return None
+    out = []
+    for col in table.columns:
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            col = col.cast(pa.string())
+        out.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object))
+    return out
+
+
+def _rows_from_text(text: str) -> list[list[str]]:
+    text = _normalise_newlines(text)
+    delim = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"', doublequote=True,
+                        skipinitialspace=False, strict=False)
+    return [row for row in reader]
+
+
+def _count_outside_quotes(line: str, ch: str) -> int:
+    n, quoted = 0, False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == ch and not quoted:
+            n += 1
+    return n
+
+
+def _rows_from_json(text: str) -> list[list[str]]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise LogExportError(f"The file looks like JSON but cannot be read: {exc}", row=1) from None
+    while isinstance(data, list) and len(data) == 1 and isinstance(data[0], list):
+        data = data[0]          # dataformat_json wraps the rows of each sheet in a list
+    if not isinstance(data, list) or not data:
+        raise LogExportError("The JSON file holds no log rows.", row=1)
+    if isinstance(data[0], dict):
+        header = list(data[0].keys())
+        return [header] + [[_cell(r.get(h)) for h in header] for r in data if isinstance(r, dict)]
+    return [[_cell(c) for c in r] for r in data if isinstance(r, list)]
+
+
+def _rows_from_xlsx(raw: bytes) -> list[list[str]]:
+    try:
+        import openpyxl
+    except ImportError:  # pragma: no cover
+        raise LogExportError("Reading .xlsx exports needs openpyxl; download the log as CSV instead.") from None
+    wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    ws = wb.worksheets[0]
+    rows = []
+    for r in ws.iter_rows(values_only=True):
+        rows.append([_cell(c) for c in r])
+    wb.close()
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _find_header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
+    best: tuple[int, dict[str, int]] = (-1, {})
+    for i, row in enumerate(rows[:10]):
+        mapping: dict[str, int] = {}
+        for j, cell in enumerate(row):
+            canon = _HEADER_LOOKUP.get(_norm(cell))
+            if canon and canon not in mapping:
+                mapping[canon] = j
+        if len(mapping) > len(best[1]):
+            best = (i, mapping)
+        if all(k in mapping for k in _REQUIRED) and len(mapping) >= 4:
+            return i, mapping
+    return best
+
+
+def _parse_times(values: pd.Series, rows: pd.Series, *, course_start: Any, dayfirst: bool | None,
+                 timezone: str) -> pd.Series:
+    """Parse each distinct time text once (exports repeat minutes a lot), in file order."""
+    codes, uniq = pd.factorize(values.astype(str).str.strip().to_numpy(dtype=object))
+    first_at = np.zeros(len(uniq), dtype=np.int64)
+    seen = np.unique(codes, return_index=True)[1]
+    first_at[np.unique(codes)] = seen
+    parsed = _parse_unique(pd.Series(uniq, dtype=object), rows.iloc[first_at].reset_index(drop=True),
+                           course_start=course_start, dayfirst=dayfirst, timezone=timezone)
+    return pd.Series(parsed.to_numpy()[codes], index=values.index).astype("datetime64[ns, UTC]")
+
+
+def _parse_unique(values: pd.Series, rows: pd.Series, *, course_start: Any, dayfirst: bool | None,
+                  timezone: str) -> pd.Series:
+    """Vectorised parse of every time format above; returns aware UTC timestamps."""
+    s = values.astype(str).str.strip()
+    n = len(s)
+    year = np.full(n, -1, dtype=np.int64)
+    month = np.zeros(n, dtype=np.int64)
+    day = np.zeros(n, dtype=np.int64)
+    hour = np.zeros(n, dtype=np.int64)
+    minute = np.zeros(n, dtype=np.int64)
+    second = np.zeros(n, dtype=np.int64)
+    offset_min = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)     # explicit UTC offset, if any
+    done = np.zeros(n, dtype=bool)
+    unix = np.full(n, -1, dtype=np.int64)
+
+    def hms(m: pd.DataFrame, idx: np.ndarray) -> None:
+        h = m["H"].astype(int).to_numpy()
+        if "ampm" in m:
+            ap = m["ampm"].fillna("").str.lower().str.replace(r"[\s.]", "", regex=True).to_numpy()
+            h = np.where(ap == "pm", h % 12 + 12, np.where(ap == "am", h % 12, h))
+        hour[idx] = h
+        minute[idx] = m["M"].astype(int).to_numpy()
+        second[idx] = m["S"].fillna("0").astype(int).to_numpy()
+        if "tz" in m:
+            tz = m["tz"].fillna("")
+            has = tz.str.len().to_numpy() > 0
+            if has.any():
+                t = tz[has].str.replace(":", "", regex=False)
+                sign = np.where(t.str[0] == "-", -1, 1)
+                offset_min[idx[has]] = sign * (t.str[1:3].astype(int) * 60 + t.str[3:5].astype(int)).to_numpy()
+
+    # unix seconds
+    is_unix = s.str.match(_RE_UNIX).to_numpy()
+    if is_unix.any():
+        unix[is_unix] = s[is_unix].astype(np.int64).to_numpy()
+        done |= is_unix
+    # ISO first (4-digit year first)
+    m = s[~done].str.extract(_RE_ISO)
+    ok = m["a"].notna().to_numpy()
+    if ok.any():
+        idx = np.flatnonzero(~done)[ok]
+        mm = m[ok]
+        year[idx], month[idx], day[idx] = (mm["a"].astype(int).to_numpy(), mm["b"].astype(int).to_numpy(),
+                                           mm["c"].astype(int).to_numpy())
+        hms(mm, idx)
+        done[idx] = True
+    # numeric a/b/c
+    m = s[~done].str.extract(_RE_NUMERIC)
+    ok = m["a"].notna().to_numpy()
+    if ok.any():
+        idx = np.flatnonzero(~done)[ok]
+        mm = m[ok]
+        a, b, c = (mm["a"].astype(int).to_numpy(), mm["b"].astype(int).to_numpy(), mm["c"].astype(int).to_numpy())
+        ylong = mm["a"].str.len().to_numpy() == 4
+        if ylong.any():        # 2024/03/14
+            year[idx[ylong]], month[idx[ylong]], day[idx[ylong]] = a[ylong], b[ylong], c[ylong]
+        rest = ~ylong
+        if rest.any():
+            ia, ib, ic = a[rest], b[rest], c[rest]
+            yy = np.where(ic < 100, np.where(ic < 70, 2000 + ic, 1900 + ic), ic)
+            first_day = _decide_dayfirst(ia, ib, yy, mm[rest], dayfirst)
+            year[idx[rest]] = yy
+            day[idx[rest]] = ia if first_day else ib
+            month[idx[rest]] = ib if first_day else ia
+        hms(mm, idx)
+        done[idx] = True
+    # "11 May, 09:44" / "Thursday, 11 May 2023, 9:44 AM" / "May 11, 09:44"
+    for rx in (_RE_DAY_MONTH, _RE_MONTH_DAY):
+        if done.all():
+            break
+        m = s[~done].str.extract(rx)
+        mon = m["mon"].map(_month_number)
+        ok = (m["d"].notna() & mon.notna()).to_numpy()
+        if ok.any():
+            idx = np.flatnonzero(~done)[ok]
+            mm = m[ok]
+            month[idx] = mon[ok].astype(int).to_numpy()
+            day[idx] = mm["d"].astype(int).to_numpy()
+            year[idx] = mm["y"].fillna("-1").astype(int).to_numpy()
+            hms(mm, idx)
+            done[idx] = True
+    if not done.all():
+        bad = int(np.flatnonzero(~done)[0])
+        raise LogExportError(
+            f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad]!r} is not a date and time as Moodle "
+            "writes it (e.g. '14/03/24, 09:15:02'). Is this a Moodle log export?",
+            row=int(rows.iloc[bad]), column="Time")
+    no_year = (year < 0) & ~is_unix
+    if no_year.any():
+        year[no_year] = _infer_years(month[no_year], day[no_year], hour[no_year] * 60 + minute[no_year],
+                                     course_start)
+    not_unix = ~is_unix
+    bad_date = not_unix & ((month < 1) | (month > 12) | (day < 1) | (day > 31) | (hour > 23) | (minute > 59)
+                           | (second > 60))
+    if bad_date.any():
+        bad = int(np.flatnonzero(bad_date)[0])
+        raise LogExportError(f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad]!r} is not a valid date.",
+                             row=int(rows.iloc[bad]), column="Time")
+    # Days past a month's end (real exports hold e.g. '29/02/18') roll over into the next month, as
+    # PHP's mktime does, instead of losing the row.
+    parts = pd.DataFrame({"year": np.where(not_unix, year, 1970), "month": np.where(not_unix, month, 1),
+                          "day": np.ones(n, dtype=np.int64)})
+    local = pd.to_datetime(parts, errors="coerce")
+    if local[not_unix].isna().any():
+        bad = int(np.flatnonzero(local.isna().to_numpy() & not_unix)[0])
+        raise LogExportError(f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad]!r} is not a valid date.",
+                             row=int(rows.iloc[bad]), column="Time")
+    local = local + pd.to_timedelta((np.where(not_unix, day, 1) - 1) * 86400 + hour * 3600 + minute * 60
+                                    + second, unit="s")
+    rolled = int((not_unix & (local.dt.day.to_numpy() != day)).sum())
+    if rolled:
+        log.warning("log export: %d row(s) had a day past the month's end (e.g. 29/02 in a non-leap year); "
+                    "rolled over into the next month", rolled)
+    has_off = offset_min != np.iinfo(np.int64).min
+    tz = ZoneInfo(timezone or "UTC")
+    out = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    # ambiguous (DST fall-back) hour: take the first occurrence rather than losing the row
+    amb = out.isna() & local.notna()
+    if amb.any():
+        out[amb] = local[amb].dt.tz_localize(tz, ambiguous=np.ones(int(amb.sum()), dtype=bool))
+    out = out.dt.tz_convert(UTC)
+    if has_off.any():
+        fixed = (local[has_off] - pd.to_timedelta(offset_min[has_off], unit="m")).dt.tz_localize(UTC)
+        out[has_off] = fixed
+    if is_unix.any():
+        out[is_unix] = pd.to_datetime(unix[is_unix], unit="s", utc=True)
+    return out.astype("datetime64[ns, UTC]")
+
+
+def _decide_dayfirst(a: np.ndarray, b: np.ndarray, y: np.ndarray, mm: pd.DataFrame,
+                     dayfirst: bool | None) -> bool:
+    if dayfirst is not None:
+        return dayfirst
+    if (a > 12).any() and not (b > 12).any():
+        return True
+    if (b > 12).any() and not (a > 12).any():
+        return False
+    if (a > 12).any() and (b > 12).any():
+        raise LogExportError("Column 'Time' mixes day-first and month-first dates.", column="Time")
+    # Ambiguous (every day <= 12): the reading whose times are closer to sorted (exports are
+    # newest first) wins; day-first (English) on a tie.
+    h = mm["H"].astype(int).to_numpy()
+    mi = mm["M"].astype(int).to_numpy()
+
+    def disorder(d: np.ndarray, m: np.ndarray) -> int:
+        key = ((y * 13 + m) * 32 + d) * 1440 + h * 60 + mi
+        diff = np.diff(key)
+        return int(min((diff > 0).sum(), (diff < 0).sum()))
+    return disorder(a, b) <= disorder(b, a)
+
+
+def _infer_years(month: np.ndarray, day: np.ndarray, minutes: np.ndarray, course_start: Any) -> np.ndarray:
+    """Years for dates written without one: from the course start, else from the file's order."""
+    ordinal = (month * 32 + day) * 1440 + minutes
+    if course_start is not None:
+        start = pd.Timestamp(course_start)
+        start_ord = (start.month * 32 + start.day) * 1440
+        margin = 45 * 1440      # activity up to ~6 weeks before the official start still counts
+        return np.where(ordinal >= start_ord - margin, start.year, start.year + 1).astype(np.int64)
+    # Exports are newest first. Walk oldest -> newest; a big backwards jump means a new year.
+    n = len(ordinal)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    diffs = np.diff(ordinal)
+    newest_first = (diffs < 0).sum() >= (diffs > 0).sum()
+    seq = ordinal[::-1] if newest_first else ordinal
+    half_year = 183 * 1440
+    wraps = np.concatenate([[0], np.cumsum(np.diff(seq) < -half_year)])
+    today = datetime.now(UTC)
+    newest_ord = (today.month * 32 + today.day) * 1440 + today.hour * 60 + today.minute
+    last_year = today.year if seq[-1] <= newest_ord else today.year - 1
+    years = last_year - (wraps[-1] - wraps)
+    return (years[::-1] if newest_first else years).astype(np.int64)
+
+
+def read_log_export(path_or_buffer: str | Path | bytes | IO[Any], *, course_start: Any = None,
+                    timezone: str = "UTC", dayfirst: bool | None = None) -> pd.DataFrame:
+    """Read a Moodle Logs report download into the canonical columns (see module docstring).
+
+    ``course_start``: a date (or anything ``pd.Timestamp`` takes) used to put a year on times written
+    without one. ``timezone``: the time zone the export was downloaded in (times carry none).
+    ``dayfirst``: force day-first / month-first for numeric dates (default: detect).
+    Raises :class:`moodle.errors.LogExportError` naming the row and column when the file is not a
+    Moodle log export.
+    """
+    raw, name = _read_bytes(path_or_buffer)
+    arrays: list[np.ndarray] | None = None
+    if isinstance(raw, bytes) and raw[:2] == b"PK":
+        rows = _rows_from_xlsx(raw)
+    else:
+        text = _decode(raw)
+        if not text.strip():
+            raise LogExportError(f"{name} is empty: no header row with Time, Event name, ...", row=1)
+        if text.lstrip()[:1] in "[{":
+            rows = _rows_from_json(text)
+        else:
+            text = _normalise_newlines(text)
+            arrays = _arrow_columns(text, _sniff_delimiter(text))
+            rows = ([[a[i] for a in arrays] for i in range(min(10, len(arrays[0])))] if arrays
+                    else _rows_from_text(text))
+            del text
+    header_at, cols = _find_header(rows)
+    missing = [k for k in _REQUIRED if k not in cols]
+    if header_at < 0 or missing or len(cols) < 3:
+        got = rows[header_at if header_at >= 0 else 0] if rows else []
+        want = ", ".join(_display(k) for k in (missing or list(_REQUIRED)))
+        raise LogExportError(
+            f"{name} is not a Moodle log export: row {max(header_at, 0) + 1} has the columns "
+            f"{[c for c in got][:12]}, but a log export has Time, User full name, Affected user, Event context, "
+            f"Component, Event name, Description, Origin, IP address (missing: {want}).",
+            row=max(header_at, 0) + 1, column=want)
+    if arrays is not None:
+        frame, line_no = _frame_from_arrays(arrays, header_at, cols)
+    else:
+        frame, line_no = _frame_from_rows(rows, header_at, cols, name)
+    # two downloads pasted into one file repeat the header row: drop those copies
+    header_row = rows[header_at]
+    repeat = np.ones(len(frame), dtype=bool)
+    for canon, j in cols.items():
+        repeat &= (frame[canon].astype(str) == str(header_row[j])).to_numpy()
+    if repeat.any():
+        frame = frame[~repeat].reset_index(drop=True)
+        line_no = [r for r, drop in zip(line_no, repeat) if not drop]
+    return _finish(frame, line_no, course_start=course_start, dayfirst=dayfirst, timezone=timezone)
+
+
+def _frame_from_arrays(arrays: list[np.ndarray], header_at: int, cols: dict[str, int]
+                       ) -> tuple[pd.DataFrame, list[int]]:
+    body = [a[header_at + 1:] for a in arrays]
+    n = len(body[0]) if body else 0
+    blank = np.ones(n, dtype=bool)
+    for a in body:
+        blank &= (a == "") | pd.isna(a)
+    keep = ~blank
+    frame = pd.DataFrame({canon: body[j][keep] for canon, j in cols.items()}, dtype=object)
+    line_no = (np.flatnonzero(keep) + header_at + 2).tolist()
+    return frame, line_no
+
+
+def _frame_from_rows(rows: list[list[str]], header_at: int, cols: dict[str, int], name: str
+                     ) -> tuple[pd.DataFrame, list[int]]:
+    width = max(cols.values()) + 1
+    data = []
+    line_no = []
+    for i in range(header_at + 1, len(rows)):
+        r = rows[i]
+        if not r or all(not c.strip() for c in r):
+            continue
+        if len(r) < width:
+            short = [k for k, j in cols.items() if j >= len(r)]
+            raise LogExportError(
+                f"{name}: row {i + 1} has {len(r)} fields but the header has {len(rows[header_at])}; column "
+                f"'{_display(short[0])}' is missing. The file may be cut off or not a Moodle log export.",
+                row=i + 1, column=_display(short[0]))
+        data.append(r)
+        line_no.append(i + 1)
+    frame = pd.DataFrame({canon: [r[j] for r in data] for canon, j in cols.items()}, dtype=object)
+    return frame, line_no
+
+
+def _finish(frame: pd.DataFrame, line_no: list[int], *, course_start: Any, dayfirst: bool | None,
+            timezone: str) -> pd.DataFrame:
+    for canon in CANONICAL_COLUMNS + ["course"]:
+        if canon not in frame.columns and canon != "user":
+            frame[canon] = "" if canon != "course" else None
+    rows_s = pd.Series(line_no, dtype=np.int64)
+    frame["row"] = rows_s
+    if frame.empty:
+        out = pd.DataFrame({c: pd.Series(dtype="object") for c in CANONICAL_COLUMNS})
+        out["time"] = pd.Series(dtype="datetime64[ns, UTC]")
+        for c in ("userid", "relateduserid", "courseid", "cmid"):
+            out[c] = pd.Series(dtype="Int64")
+        out["row"] = pd.Series(dtype=np.int64)
+        return out
+    frame["time"] = _parse_times(frame["time"], rows_s, course_start=course_start, dayfirst=dayfirst,
+                                 timezone=timezone)
+    # Parse each distinct Description once (they repeat a lot: "... viewed the course with id '7'.")
+    codes, uniq = pd.factorize(frame["description"].fillna("").astype(str).to_numpy(dtype=object))
+    u_user, u_rel, u_course, u_cm = [], [], [], []
+    for d in uniq:
+        ids = _RE_USER_ID.findall(d)
+        u_user.append(int(ids[0]) if ids else None)
+        u_rel.append(int(ids[1]) if len(ids) > 1 else None)
+        cm = _RE_COURSE_ID.search(d)
+        u_course.append(int(cm.group(1) or cm.group(2)) if cm else None)
+        mm = _RE_CMID.search(d)
+        u_cm.append(int(mm.group(1)) if mm else None)
+    for col, vals in (("userid", u_user), ("relateduserid", u_rel), ("courseid", u_course), ("cmid", u_cm)):
+        frame[col] = pd.array(vals + [None], dtype="Int64")[np.where(codes < 0, len(vals), codes)]
+    for col in ("user_full_name", "affected_user", "event_context", "component", "event_name", "origin", "ip"):
+        frame[col] = frame[col].fillna("").astype(str).str.strip()
+    name_key = frame["user_full_name"].where(~frame["user_full_name"].isin(["", "-"]), None)
+    frame["user"] = frame["userid"].astype("string").fillna(name_key.astype("string")).astype(object)
+    extra = [c for c in frame.columns if c not in CANONICAL_COLUMNS]
+    frame = frame[CANONICAL_COLUMNS + extra]
+    frame = frame.sort_values(["time", "row"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    return frame
+
+
+def _display(canon: str) -> str:
+    return {"time": "Time", "user_full_name": "User full name", "affected_user": "Affected user",
+            "event_context": "Event context", "component": "Component", "event_name": "Event name",
+            "description": "Description", "origin": "Origin", "ip": "IP address", "course": "Course"}.get(canon, canon)
+
+
+# ------------------------------------------------------------------------------------------------
+# display names -> logstore rows
+_COMPONENTS: dict[str, str] = {
+    "system": "core", "core": "core", "file": "mod_resource", "page": "mod_page", "url": "mod_url",
+    "folder": "mod_folder", "book": "mod_book", "forum": "mod_forum", "quiz": "mod_quiz",
+    "assignment": "mod_assign", "h5p": "mod_h5pactivity", "interactive content": "mod_hvp",
+    "lesson": "mod_lesson", "label": "mod_label", "text and media area": "mod_label", "choice": "mod_choice",
+    "feedback": "mod_feedback", "glossary": "mod_glossary", "wiki": "mod_wiki", "workshop": "mod_workshop",
+    "scorm package": "mod_scorm", "scorm": "mod_scorm", "chat": "mod_chat", "database": "mod_data",
+    "external tool": "mod_lti", "survey": "mod_survey", "ims content package": "mod_imscp",
+    "turnitin assignment 2": "mod_turnitintooltwo", "turnitin assignment": "mod_turnitintool",
+    "attendance": "mod_attendance", "bigbluebuttonbn": "mod_bigbluebuttonbn", "bigbluebutton": "mod_bigbluebuttonbn",
+    "realtime quiz": "mod_realtimequiz", "questionnaire": "mod_questionnaire", "zoom meeting": "mod_zoom",
+    "custom certificate": "mod_customcert", "certificate": "mod_certificate", "checklist": "mod_checklist",
+    "scheduler": "mod_scheduler", "hotpot": "mod_hotpot", "game": "mod_game", "subsection": "mod_subsection",
+    "logs": "report_log", "live logs": "report_loglive", "statistics": "report_stats",
+    "course participation": "report_participation", "activity report": "report_outline",
+    "course completion": "report_completion", "activity completion": "report_progress",
+    "file submissions": "assignsubmission_file", "online text submissions": "assignsubmission_onlinetext",
+    "submission comments": "assignsubmission_comments", "feedback comments": "assignfeedback_comments",
+    "file feedback": "assignfeedback_file", "annotate pdf": "assignfeedback_editpdf",
+    "user report": "gradereport_user", "grader report": "gradereport_grader",
+    "overview report": "gradereport_overview", "single view": "gradereport_singleview",
+    "self enrolment": "enrol_self", "manual enrolments": "enrol_manual", "guest access": "enrol_guest",
+    "recycle bin": "tool_recyclebin", "content bank": "core_contentbank", "badges": "core_badges",
+    "comments": "core_comment", "calendar": "core_calendar", "notes": "core_notes",
+}
+# Context prefixes ("Quiz: Quiz 1") -> module name, for objecttable and contextlevel.
+_MODULE_OF = {v: v[4:] for v in _COMPONENTS.values() if v.startswith("mod_")}
+
+# event display name -> (class, action, target, objecttable, crud, edulevel, staff_only, component)
+# staff_only: True = only staff do it; "other" = staff when the related user is someone else.
+_E = tuple[str, str, str, str | None, str, int, bool | str, str | None]
+_EVENTS: dict[str, _E] = {
+    "course viewed": ("course_viewed", "viewed", "course", None, "r", 2, False, "core"),
+    "course module viewed": ("course_module_viewed", "viewed", "course_module", "*", "r", 2, False, None),
+    "activity viewed": ("activity_viewed", "viewed", "activity", "*", "r", 2, False, None),
+    "course module instance list viewed": ("course_module_instance_list_viewed", "viewed",
+                                           "course_module_instance_list", None, "r", 2, False, None),
+    "course activity completion updated": ("course_module_completion_updated", "updated",
+                                           "course_module_completion", "course_modules_completion", "u", 0,
+                                           False, "core"),
+    "course completed": ("course_completed", "completed", "course", "course_completions", "u", 0, False, "core"),
+    "quiz attempt started": ("attempt_started", "started", "attempt", "quiz_attempts", "c", 2, False, "mod_quiz"),
+    "quiz attempt submitted": ("attempt_submitted", "submitted", "attempt", "quiz_attempts", "u", 2, False,
+                               "mod_quiz"),
+    "quiz attempt reviewed": ("attempt_reviewed", "reviewed", "attempt", "quiz_attempts", "r", 2, "other",
+                              "mod_quiz"),
+    "quiz attempt viewed": ("attempt_viewed", "viewed", "attempt", "quiz_attempts", "r", 2, "other", "mod_quiz"),
+    "quiz attempt summary viewed": ("attempt_summary_viewed", "viewed", "attempt_summary", "quiz_attempts",
+                                    "r", 2, "other", "mod_quiz"),
+    "quiz attempt abandoned": ("attempt_abandoned", "abandoned", "attempt", "quiz_attempts", "u", 2, False,
+                               "mod_quiz"),
+    "quiz attempt became overdue": ("attempt_becameoverdue", "becameoverdue", "attempt", "quiz_attempts", "u",
+                                    2, False, "mod_quiz"),
+    "attempt updated": ("attempt_updated", "updated", "attempt", "quiz_attempts", "u", 2, False, None),
+    "quiz report viewed": ("report_viewed", "viewed", "report", "quiz", "r", 1, True, "mod_quiz"),
+    "quiz edit page viewed": ("edit_page_viewed", "viewed", "edit_page", None, "r", 1, True, "mod_quiz"),
+    "question manually graded": ("question_manually_graded", "manually", "question_graded", "question", "u", 1,
+                                 True, "mod_quiz"),
+    "the status of the submission has been viewed": ("submission_status_viewed", "viewed", "submission_status",
+                                                     "assign", "r", 2, False, "mod_assign"),
+    "submission form viewed": ("submission_form_viewed", "viewed", "submission_form", "assign", "r", 2, False,
+                               "mod_assign"),
+    "submission confirmation form viewed": ("submission_confirmation_form_viewed", "viewed",
+                                            "submission_confirmation_form", "assign", "r", 2, False,
+                                            "mod_assign"),
+    "remove submission confirmation viewed": ("remove_submission_form_viewed", "viewed",
+                                              "remove_submission_form", "assign", "r", 2, False, "mod_assign"),
+    "a submission has been submitted": ("assessable_submitted", "submitted", "assessable", "assign_submission",
+                                        "u", 2, False, "mod_assign"),
+    "the user has accepted the statement of the submission": ("statement_accepted", "accepted", "statement",
+                                                              "assign_submission", "r", 2, False, "mod_assign"),
+    "submission created": ("submission_created", "created", "submission", "*sub", "c", 2, False, None),
+    "submission updated": ("submission_updated", "updated", "submission", "*sub", "u", 2, False, None),
+    "submission removed": ("submission_removed", "removed", "submission", "assign_submission", "d", 2, False,
+                           None),
+    "a file has been uploaded": ("assessable_uploaded", "uploaded", "assessable", "assign_submission", "c", 2,
+                                 False, None),
+    "an online text has been uploaded": ("assessable_uploaded", "uploaded", "assessable", "assign_submission",
+                                         "c", 2, False, None),
+    "feedback viewed": ("feedback_viewed", "viewed", "feedback", "assign_grades", "r", 2, False, "mod_assign"),
+    "the submission has been graded": ("submission_graded", "graded", "submission", "assign_grades", "u", 1,
+                                       True, "mod_assign"),
+    "the status of the submission has been updated": ("submission_status_updated", "updated",
+                                                      "submission_status", "assign_submission", "u", 1, True,
+                                                      "mod_assign"),
+    "grading table viewed": ("grading_table_viewed", "viewed", "grading_table", None, "r", 1, True, "mod_assign"),
+    "grading form viewed": ("grading_form_viewed", "viewed", "grading_form", None, "r", 1, True, "mod_assign"),
+    "all the submissions are being downloaded": ("all_submissions_downloaded", "downloaded", "all_submissions",
+                                                 None, "r", 1, True, "mod_assign"),
+    "an extension has been granted": ("extension_granted", "granted", "extension", "assign", "u", 1, True,
+                                      "mod_assign"),
+    "workflow state updated": ("workflow_state_updated", "updated", "workflow_state", "assign", "u", 1, True,
+                               "mod_assign"),
+    "discussion viewed": ("discussion_viewed", "viewed", "discussion", "forum_discussions", "r", 2, False,
+                          "mod_forum"),
+    "discussion created": ("discussion_created", "created", "discussion", "forum_discussions", "c", 2, False,
+                           "mod_forum"),
+    "discussion deleted": ("discussion_deleted", "deleted", "discussion", "forum_discussions", "d", 2, False,
+                           "mod_forum"),
+    "post created": ("post_created", "created", "post", "forum_posts", "c", 2, False, "mod_forum"),
+    "post updated": ("post_updated", "updated", "post", "forum_posts", "u", 2, False, "mod_forum"),
+    "post deleted": ("post_deleted", "deleted", "post", "forum_posts", "d", 2, False, "mod_forum"),
+    "some content has been posted": ("assessable_uploaded", "uploaded", "assessable", "forum_posts", "c", 2,
+                                     False, "mod_forum"),
+    "discussion subscription created": ("discussion_subscription_created", "created", "discussion_subscription",
+                                        "forum_discussion_subs", "c", 0, False, "mod_forum"),
+    "subscription created": ("subscription_created", "created", "subscription", "forum_subscriptions", "c", 0,
+                             False, None),
+    "user report viewed": ("user_report_viewed", "viewed", "user_report", None, "r", 0, "other", None),
+    "discussion pinned": ("discussion_pinned", "pinned", "discussion", "forum_discussions", "u", 1, True,
+                          "mod_forum"),
+    "grade user report viewed": ("grade_report_viewed", "viewed", "grade_report", None, "r", 1, "other",
+                                 "gradereport_user"),
+    "grader report viewed": ("grade_report_viewed", "viewed", "grade_report", None, "r", 1, True,
+                             "gradereport_grader"),
+    "grade overview report viewed": ("grade_report_viewed", "viewed", "grade_report", None, "r", 1, False,
+                                     "gradereport_overview"),
+    "grade single view report viewed": ("grade_report_viewed", "viewed", "grade_report", None, "r", 1, True,
+                                        "gradereport_singleview"),
+    "user graded": ("user_graded", "graded", "user", "grade_grades", "u", 0, False, "core"),
+    "grade item created": ("grade_item_created", "created", "grade_item", "grade_items", "c", 0, True, "core"),
+    "grade item updated": ("grade_item_updated", "updated", "grade_item", "grade_items", "u", 0, True, "core"),
+    "grade item deleted": ("grade_item_deleted", "deleted", "grade_item", "grade_items", "d", 0, True, "core"),
+    "grade deleted": ("grade_deleted", "deleted", "grade", "grade_grades", "d", 0, True, "core"),
+    "grade exported": ("grade_exported", "exported", "grade", None, "r", 1, True, None),
+    "log report viewed": ("report_viewed", "viewed", "report", None, "r", 1, True, "report_log"),
+    "user log report viewed": ("user_report_viewed", "viewed", "user_report", None, "r", 1, "other", "report_log"),
+    "statistics report viewed": ("report_viewed", "viewed", "report", None, "r", 1, True, "report_stats"),
+    "participation report viewed": ("report_viewed", "viewed", "report", None, "r", 1, True,
+                                    "report_participation"),
+    "activity report viewed": ("activity_report_viewed", "viewed", "activity_report", None, "r", 1, True,
+                               "report_outline"),
+    "outline report viewed": ("outline_report_viewed", "viewed", "outline_report", None, "r", 1, True,
+                              "report_outline"),
+    "course user report viewed": ("course_user_report_viewed", "viewed", "course_user_report", None, "r", 1,
+                                  "other", "core"),
+    "user list viewed": ("user_list_viewed", "viewed", "user_list", "course", "r", 0, False, "core"),
+    "user profile viewed": ("user_profile_viewed", "viewed", "user_profile", "user", "r", 0, False, "core"),
+    "recent activity viewed": ("recent_activity_viewed", "viewed", "recent_activity", None, "r", 0, False,
+                               "core"),
+    "badge listing viewed": ("badge_listing_viewed", "viewed", "badge_listing", None, "r", 0, False, "core"),
+    "comments viewed": ("comments_viewed", "viewed", "comments", None, "r", 2, False, None),
+    "comment created": ("comment_created", "created", "comment", "comments", "c", 2, False, None),
+    "comment deleted": ("comment_deleted", "deleted", "comment", "comments", "d", 2, False, None),
+    "course module created": ("course_module_created", "created", "course_module", "course_modules", "c", 1,
+                              True, "core"),
+    "course module updated": ("course_module_updated", "updated", "course_module", "course_modules", "u", 1,
+                              True, "core"),
+    "course module deleted": ("course_module_deleted", "deleted", "course_module", "course_modules", "d", 1,
+                              True, "core"),
+    "course section created": ("course_section_created", "created", "course_section", "course_sections", "c",
+                               1, True, "core"),
+    "course section updated": ("course_section_updated", "updated", "course_section", "course_sections", "u",
+                               1, True, "core"),
+    "course section deleted": ("course_section_deleted", "deleted", "course_section", "course_sections", "d",
+                               1, True, "core"),
+    "course updated": ("course_updated", "updated", "course", "course", "u", 1, True, "core"),
+    "course created": ("course_created", "created", "course", "course", "c", 1, True, "core"),
+    "course backup created": ("course_backup_created", "created", "course_backup", None, "c", 0, True, "core"),
+    "course restored": ("course_restored", "restored", "course", "course", "c", 0, True, "core"),
+    "course reset started": ("course_reset_started", "started", "course_reset", None, "u", 0, True, "core"),
+    "course reset ended": ("course_reset_ended", "ended", "course_reset", None, "u", 0, True, "core"),
+    "role assigned": ("role_assigned", "assigned", "role", "role", "c", 0, True, "core"),
+    "role unassigned": ("role_unassigned", "unassigned", "role", "role", "d", 0, True, "core"),
+    "user enrolled in course": ("user_enrolment_created", "created", "user_enrolment", "user_enrolments", "c", 0,
+                                False, "core"),
+    "user unenrolled from course": ("user_enrolment_deleted", "deleted", "user_enrolment", "user_enrolments",
+                                    "d", 0, False, "core"),
+    "user unenrolment updated": ("user_enrolment_updated", "updated", "user_enrolment", "user_enrolments", "u",
+                                 0, True, "core"),
+    "enrolment instance created": ("enrol_instance_created", "created", "enrol_instance", "enrol", "c", 0, True,
+                                   "core"),
+    "group created": ("group_created", "created", "group", "groups", "c", 0, True, "core"),
+    "group deleted": ("group_deleted", "deleted", "group", "groups", "d", 0, True, "core"),
+    "group updated": ("group_updated", "updated", "group", "groups", "u", 0, True, "core"),
+    "group member added": ("group_member_added", "added", "group_member", "groups", "c", 0, True, "core"),
+    "group member removed": ("group_member_removed", "removed", "group_member", "groups", "d", 0, True, "core"),
+    "calendar event created": ("calendar_event_created", "created", "calendar_event", "event", "c", 0, True,
+                               "core"),
+    "calendar event updated": ("calendar_event_updated", "updated", "calendar_event", "event", "u", 0, True,
+                               "core"),
+    "calendar event deleted": ("calendar_event_deleted", "deleted", "calendar_event", "event", "d", 0, True,
+                               "core"),
+    "folder updated": ("folder_updated", "updated", "folder", "folder", "u", 1, True, "mod_folder"),
+    "zip archive of folder downloaded": ("all_files_downloaded", "downloaded", "all_files", "folder", "r", 2,
+                                         False, "mod_folder"),
+    "chapter viewed": ("chapter_viewed", "viewed", "chapter", "book_chapters", "r", 2, False, "mod_book"),
+    "wiki page viewed": ("page_viewed", "viewed", "page", "wiki_pages", "r", 2, False, "mod_wiki"),
+    "wiki page created": ("page_created", "created", "page", "wiki_pages", "c", 2, False, "mod_wiki"),
+    "wiki page updated": ("page_updated", "updated", "page", "wiki_pages", "u", 2, False, "mod_wiki"),
+    "wiki history viewed": ("page_history_viewed", "viewed", "page_history", "wiki_pages", "r", 2, False,
+                            "mod_wiki"),
+    "wiki page map viewed": ("page_map_viewed", "viewed", "page_map", "wiki_pages", "r", 2, False, "mod_wiki"),
+    "meeting joined": ("meeting_joined", "joined", "meeting", None, "r", 2, False, "mod_bigbluebuttonbn"),
+    "meeting left": ("meeting_left", "left", "meeting", None, "r", 2, False, "mod_bigbluebuttonbn"),
+    "meeting created": ("meeting_created", "created", "meeting", None, "c", 2, True, "mod_bigbluebuttonbn"),
+    "recording viewed": ("recording_viewed", "viewed", "recording", None, "r", 2, False, "mod_bigbluebuttonbn"),
+    "session added": ("session_added", "added", "session", "attendance_sessions", "c", 1, True, "mod_attendance"),
+    "attendance taken": ("attendance_taken", "taken", "attendance", "attendance_log", "u", 1, True,
+                         "mod_attendance"),
+    "attendance taken by student": ("attendance_taken_by_student", "taken", "attendance", "attendance_log",
+                                    "u", 2, False, "mod_attendance"),
+    "attendance report viewed": ("attendance_report_viewed", "viewed", "attendance_report", None, "r", 1, True,
+                                 "mod_attendance"),
+    "session report viewed": ("session_report_viewed", "viewed", "session_report", None, "r", 2, False,
+                              "mod_attendance"),
+    "status updated": ("status_updated", "updated", "status", "attendance_statuses", "u", 1, True,
+                       "mod_attendance"),
+    "list submissions": ("list_submissions", "list", "submissions", None, "r", 2, False, "mod_turnitintooltwo"),
+    "add submission": ("add_submission", "add", "submission", None, "c", 2, False, "mod_turnitintooltwo"),
+    "delete submission": ("delete_submission", "delete", "submission", None, "d", 2, False,
+                          "mod_turnitintooltwo"),
+    "statement received": ("statement_received", "received", "statement", None, "c", 2, False,
+                           "mod_h5pactivity"),
+    "h5p content viewed": ("content_viewed", "viewed", "content", None, "r", 2, False, None),
+    "dashboard viewed": ("dashboard_viewed", "viewed", "dashboard", None, "r", 0, False, "core"),
+    "user has logged in": ("user_loggedin", "loggedin", "user", "user", "r", 0, False, "core"),
+    "user logged out": ("user_loggedout", "loggedout", "user", "user", "r", 0, False, "core"),
+    "choice made": ("answer_created", "created", "answer", "choice_answers", "c", 2, False, "mod_choice"),
+    "choice answer added": ("answer_created", "created", "answer", "choice_answers", "c", 2, False, "mod_choice"),
+    "response submitted": ("response_submitted", "submitted", "response", None, "c", 2, False, None),
+    "lesson started": ("lesson_started", "started", "lesson", "lesson", "c", 2, False, "mod_lesson"),
+    "lesson ended": ("lesson_ended", "ended", "lesson", "lesson", "u", 2, False, "mod_lesson"),
+    "content page viewed": ("content_page_viewed", "viewed", "content_page", "lesson_pages", "r", 2, False,
+                            "mod_lesson"),
+    "question answered": ("question_answered", "answered", "question", "lesson_pages", "c", 2, False,
+                          "mod_lesson"),
+    "sco launched": ("sco_launched", "launched", "sco", "scorm_scoes", "r", 2, False, "mod_scorm"),
+}
+_VERBS = {"viewed": "r", "downloaded": "r", "launched": "r", "joined": "r", "created": "c", "added": "c",
+          "started": "c", "uploaded": "c", "submitted": "u", "sent": "c", "posted": "c", "updated": "u",
+          "graded": "u", "taken": "u", "completed": "u", "ended": "u", "deleted": "d", "removed": "d"}
+_SUB_TABLE = {"assignsubmission_file": "assignsubmission_file",
+              "assignsubmission_onlinetext": "assignsubmission_onlinetext"}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"_+", "_", _norm(text).replace(" ", "_")).strip("_") or "unknown"
+
+
+def _component_of(display: str, context: str) -> str:
+    key = _norm(display)
+    if key in _COMPONENTS:
+        return _COMPONENTS[key]
+    if re.fullmatch(r"[a-z]+_[a-z0-9_]+", display.strip()):        # already frankenstyle
+        return display.strip()
+    prefix = _norm(context.split(":", 1)[0]) if ":" in context else ""
+    if prefix and prefix == key:                                      # "Attendance: Week 1" + "Attendance"
+        return f"mod_{key.replace(' ', '')}"
+    return f"local_{key.replace(' ', '')}" if key else "core"
+
+
+# Descriptions are written in English whatever the site language: when a (localized) event name is
+# unknown, its Description tells the event. (regex, English event display name, component or None)
+_DESC_RULES: list[tuple[re.Pattern[str], str, str | None]] = [(re.compile(rx, re.IGNORECASE), ev, comp) for rx, ev, comp in [
+    (r"viewed the course with id", "course viewed", "core"),
+    (r"viewed the '(?P<mod>\w+)' activity with course module id", "course module viewed", None),
+    (r"viewed the instance list for the module '(?P<mod>\w+)'", "course module instance list viewed", None),
+    (r"has started the attempt with id", "quiz attempt started", "mod_quiz"),
+    (r"has submitted the attempt with id", "quiz attempt submitted", "mod_quiz"),
+    (r"has reviewed the attempt with id|has had their attempt with id '\d+' reviewed", "quiz attempt reviewed",
+     "mod_quiz"),
+    (r"has viewed the summary for the attempt", "quiz attempt summary viewed", "mod_quiz"),
+    (r"has viewed the attempt with id", "quiz attempt viewed", "mod_quiz"),
+    (r"has created the post with id", "post created", "mod_forum"),
+    (r"has created the discussion with id", "discussion created", "mod_forum"),
+    (r"has viewed the discussion with id", "discussion viewed", "mod_forum"),
+    (r"has submitted the submission with id", "a submission has been submitted", "mod_assign"),
+    (r"created a file submission", "submission created", "assignsubmission_file"),
+    (r"created an online text submission", "submission created", "assignsubmission_onlinetext"),
+    (r"has viewed the submission status page", "the status of the submission has been viewed", "mod_assign"),
+    (r"has viewed their submission for the assignment|viewed the submission form", "submission form viewed",
+     "mod_assign"),
+    (r"has graded the submission", "the submission has been graded", "mod_assign"),
+    (r"viewed the grading table", "grading table viewed", "mod_assign"),
+    (r"(created|added) the '(?P<mod>\w+)' activity with course module id", "course module created", "core"),
+    (r"updated the '(?P<mod>\w+)' activity with course module id", "course module updated", "core"),
+    (r"deleted the '(?P<mod>\w+)' activity with course module id", "course module deleted", "core"),
+    (r"viewed the log report", "log report viewed", "report_log"),
+    (r"viewed the grader report", "grader report viewed", "gradereport_grader"),
+    (r"viewed the user report in the gradebook", "grade user report viewed", "gradereport_user"),
+    (r"viewed the list of users in the course", "user list viewed", "core"),
+    (r"viewed the profile for the user", "user profile viewed", "core"),
+    (r"updated the completion state for the course module", "course activity completion updated", "core"),
+    (r"updated the grade with id", "user graded", "core"),
+    (r"enrolled the user with id", "user enrolled in course", "core"),
+    (r"unenrolled the user with id", "user unenrolled from course", "core"),
+    (r"assigned the role with id", "role assigned", "core"),
+]]
+
+
+def _from_description(description: str) -> tuple[str, str | None] | None:
+    """(English event display name, frankenstyle component) from an English Description, or None."""
+    for rx, event, comp in _DESC_RULES:
+        m = rx.search(description or "")
+        if m:
+            mod = m.groupdict().get("mod")
+            if comp is None and mod:
+                comp = "mod_" + mod
+            return event, comp
+    return None
+
+
+# Event context prefixes ("Course: ...") in English and a few language packs (normalised)
+_CTX_COURSE = {"course", "cours", "curso", "kurs", "corso", "cursus", "khoa hoc", "kursus"}
+_CTX_SYSTEM = {"system", "site", "front page", "systeme", "sistema", "he thong", "sisteem"}
+_CTX_USER = {"user", "utilisateur", "usuario", "nutzer in", "nutzer", "utente", "nguoi dung", "gebruiker"}
+_CTX_CATEGORY = {"category", "course category", "categorie", "categoria", "kursbereich", "danh muc"}
+
+
+def _event_row(component_display: str, event_display: str, context: str) -> tuple:
+    """(component, eventname, action, target, objecttable, crud, edulevel, staff, contextlevel, modname)."""
+    comp = _component_of(component_display, context)
+    ev_key = _norm(event_display)
+    m = re.match(r"^(mod_[a-z0-9]+)\s*:?\s*(.*)$", event_display.strip())   # "mod_hvp: attempt submitted"
+    if m and ev_key not in _EVENTS:
+        comp, ev_key = m.group(1), _norm(m.group(2))
+    spec = _EVENTS.get(ev_key)
+    ctx_prefix = _norm(context.split(":", 1)[0]) if ":" in context else _norm(context)
+    if ctx_prefix in _CTX_COURSE:
+        ctxlevel = 50
+    elif ctx_prefix in _CTX_SYSTEM:
+        ctxlevel = 10
+    elif ctx_prefix in _CTX_USER:
+        ctxlevel = 30
+    elif ctx_prefix in _CTX_CATEGORY:
+        ctxlevel = 40
+    elif ctx_prefix in ("block",):
+        ctxlevel = 80
+    elif ctx_prefix:
+        ctxlevel = 70
+    else:
+        ctxlevel = 50
+    if spec is None:
+        words = ev_key.split()
+        verb = next((w for w in reversed(words) if w in _VERBS), None)
+        action = verb or (words[-1] if words else "unknown")
+        target = "_".join(w for w in words if w != action) or "event"
+        cls = _slug(ev_key)
+        crud = _VERBS.get(action, "r")
+        return (comp, f"\\{comp}\\event\\{cls}", action, target, None, crud, 2, False, ctxlevel,
+                comp[4:] if comp.startswith("mod_") else None)
+    cls, action, target, table, crud, edulevel, staff, fixed = spec
+    if fixed and (fixed == "core" or not comp.startswith(("mod_", "assign", "report_", "gradereport_"))):
+        comp = fixed
+    modname = comp[4:] if comp.startswith("mod_") else None
+    if table == "*":
+        table = modname
+    elif table == "*sub":
+        table = _SUB_TABLE.get(comp, "assign_submission")
+    if target in ("course_module", "activity") and ctxlevel != 70:
+        ctxlevel = 70 if ctx_prefix not in _CTX_COURSE | _CTX_SYSTEM else ctxlevel
+    if ctxlevel == 70 and comp == "core" and target in ("course", "user_list", "course_module_completion"):
+        ctxlevel = 50
+    return (comp, f"\\{comp}\\event\\{cls}", action, target, table, crud, edulevel, staff, ctxlevel, modname)
+
+
+def export_course_info(log_df: pd.DataFrame, course_id: int | None = None) -> dict:
+    """id, fullname, shortname, startdate, enddate of the course an export covers."""
+    counts = log_df.get("event_context", pd.Series(dtype=object)).astype(str).value_counts()
+    course_ctx = {k.split(":", 1)[1].strip(): v for k, v in counts.items()
+                  if ":" in k and _norm(k.split(":", 1)[0]) in _CTX_COURSE}
+    fullname = max(course_ctx, key=lambda k: course_ctx[k]) if course_ctx else None
+    if course_id is None:
+        ids = log_df.get("courseid", pd.Series(dtype="Int64")).dropna()
+        ids = ids[ids > 1]
+        course_id = int(ids.mode().iloc[0]) if len(ids) else 0
+    fullname = fullname or f"Imported course {course_id}"
+    short = re.sub(r"[^A-Za-z0-9]+", "", "".join(w[0] for w in fullname.split() if w))[:12] or str(course_id)
+    times = log_df["time"] if "time" in log_df and len(log_df) else None
+    start = int(times.min().timestamp()) if times is not None else 0
+    return {"id": int(course_id), "fullname": fullname, "shortname": short, "startdate": start, "enddate": 0}
+
+
+def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: str | None = None,
+                            grades: str | Path | bytes | IO[Any] | None = None,
+                            progress: Callable[[str, float], None] | None = None,
+                            timezone: str = "UTC") -> CourseData:
+    """Canonical export rows (from :func:`read_log_export`) -> CourseData with logstore-like logs.
+
+    Students are decided as the module docstring says. ``grades``: a gradebook CSV export (users
+    matched by full name, or by email / ID number when the log has them); its quiz columns become
+    ``grades`` rows. ``progress(label, fraction)`` is called as the steps go.
+    """
+    def step(label: str, frac: float) -> None:
+        if progress is not None:
+            progress(label, frac)
+
+    step("mapping events", 0.1)
+    df = log_df.reset_index(drop=True)
+    n = len(df)
+    # one lookup per distinct (component, event name, context prefix), by integer codes
+    comp_codes, comp_u = pd.factorize(df["component"].astype(str).to_numpy(dtype=object))
+    ev_codes, ev_u = pd.factorize(df["event_name"].astype(str).to_numpy(dtype=object))
+    ctx_codes, ctx_u = pd.factorize(df["event_context"].astype(str).to_numpy(dtype=object))
+    pfx_of_ctx, pfx_u = pd.factorize(np.array([c.split(":", 1)[0] for c in ctx_u], dtype=object))
+    pfx_codes = pfx_of_ctx[ctx_codes] if n else np.zeros(0, dtype=np.int64)
+    key = (comp_codes.astype(np.int64) * max(len(ev_u), 1) + ev_codes) * max(len(pfx_u), 1) + pfx_codes
+    key_codes, key_u = pd.factorize(key)
+    mapped = []
+    example_at = np.zeros(len(key_u), dtype=np.int64)
+    example_at[key_codes[::-1]] = np.arange(n)[::-1]        # first row of each key
+    descriptions = df["description"].astype(str).to_numpy(dtype=object) if n else np.array([], dtype=object)
+    for i, k in enumerate(key_u):
+        rest, p_i = divmod(int(k), max(len(pfx_u), 1))
+        c_i, e_i = divmod(rest, max(len(ev_u), 1))
+        xp, comp_name, ev_name = pfx_u[p_i], comp_u[c_i], ev_u[e_i]
+        known = _norm(ev_name) in _EVENTS or re.match(r"^mod_[a-z0-9]+\s*:", ev_name.strip())
+        if not known:                     # a localized event name: let the English Description tell
+            found = _from_description(descriptions[example_at[i]])
+            if found:
+                ev_name, comp = found
+                if comp and _norm(comp_name) not in _COMPONENTS:
+                    comp_name = comp
+        mapped.append(_event_row(comp_name, ev_name, xp + (":" if xp else "")))
+    fields = list(zip(*mapped)) if mapped else [() for _ in range(10)]
+    comp, eventname, action, target, table, crud, edulevel, staff, ctxlevel, modname = (
+        np.asarray(f, dtype=object)[key_codes] if n else np.asarray([], dtype=object) for f in fields)
+
+    # user ids: Description first; else a stable synthetic id per full name (negative, never clashes)
+    userid = df["userid"].astype("Int64") if "userid" in df else pd.Series(pd.NA, index=df.index, dtype="Int64")
+    names = df["user_full_name"].astype(str)
+    missing = userid.isna()
+    if missing.any():
+        named = names.where(~names.isin(["", "-"]))
+        codes = {nm: -(i + 1000) for i, nm in enumerate(sorted(named[missing].dropna().unique()))}
+        userid = userid.copy()
+        userid[missing] = named[missing].map(codes).astype("Int64")
+    keep = userid.notna().to_numpy()
+    related = df["relateduserid"].astype("Int64") if "relateduserid" in df else pd.Series(pd.NA, index=df.index,
+                                                                                         dtype="Int64")
+    step("people", 0.4)
+    # ---- who is staff ---------------------------------------------------------------------------
+    uid_np = userid.fillna(0).astype(np.int64).to_numpy()
+    rel_np = related.fillna(0).astype(np.int64).to_numpy()
+    staff_arr = np.asarray(staff, dtype=object)
+    is_staff_event = (staff_arr == True) | ((staff_arr == "other") & (rel_np != 0) & (rel_np != uid_np))  # noqa: E712
+    origin = df["origin"].astype(str).str.lower().to_numpy() if n else np.array([], dtype=object)
+    system_row = np.isin(origin, ["cli", "restore"])
+    staff_ids = set(uid_np[is_staff_event & keep & ~system_row].tolist())
+    actors = set(uid_np[keep & ~system_row].tolist())
+    ev_np = np.asarray(eventname, dtype=object)
+    enrolled = set(rel_np[(ev_np == "\\core\\event\\user_enrolment_created") & (rel_np > 0)].tolist())
+    unenrolled = set(rel_np[(ev_np == "\\core\\event\\user_enrolment_deleted") & (rel_np > 0)].tolist())
+    student_ids = sorted(((actors | enrolled) - staff_ids - unenrolled) - {0, 1})
+    teacher_ids = sorted(staff_ids - {0})
+
+    step("logs", 0.6)
+    # ---- logstore-like rows -----------------------------------------------------------------------
+    ts = (df["time"].astype("datetime64[ns, UTC]").astype("int64") // 10**9).to_numpy() if n else np.zeros(0, np.int64)
+    # context ids: one per distinct Event context (ranked by name, stable across files of one course)
+    rank = np.empty(len(ctx_u), dtype=np.int64)
+    rank[np.argsort(np.asarray(ctx_u, dtype=str), kind="stable")] = np.arange(len(ctx_u))
+    context_ids = 9_000_000 + rank[ctx_codes] if n else np.zeros(0, dtype=np.int64)
+    cmid = df["cmid"].astype("Int64") if "cmid" in df else pd.Series(pd.NA, index=df.index, dtype="Int64")
+    # one cmid per activity context: from Descriptions where known, else the synthetic context id
+    known = cmid.notna().to_numpy()
+    cm_of_ctx = np.full(len(ctx_u), -1, dtype=np.int64)
+    if known.any():
+        first = pd.DataFrame({"c": ctx_codes[known], "m": cmid[known].astype(np.int64).to_numpy()}
+                             ).drop_duplicates("c")
+        cm_of_ctx[first["c"].to_numpy()] = first["m"].to_numpy()
+    cm_final = cm_of_ctx[ctx_codes] if n else np.zeros(0, dtype=np.int64)
+    cm_final = np.where(cm_final >= 0, cm_final, context_ids)
+    ctx = df["event_context"].astype(str)
+    level = np.asarray(ctxlevel, dtype=np.int64)
+    contextinstanceid = np.where(level == 70, cm_final, np.where(level == 10, 0, int(course_id)))
+    logs = pd.DataFrame({
+        "id": np.arange(1, n + 1, dtype=np.int64),
+        "eventname": ev_np, "component": comp, "action": action, "target": target, "objecttable": table,
+        "objectid": pd.array([pd.NA] * n, dtype="Int64"), "crud": crud,
+        "edulevel": np.asarray(edulevel, dtype=np.int64), "contextid": context_ids.astype(np.int64),
+        "contextlevel": level, "contextinstanceid": contextinstanceid.astype(np.int64),
+        "userid": userid.astype("Int64"), "courseid": np.full(n, int(course_id), dtype=np.int64),
+        "relateduserid": related.astype("Int64"), "anonymous": np.zeros(n, dtype=np.int64),
+        "other": np.full(n, "null", dtype=object), "timecreated": ts.astype(np.int64),
+        "origin": df["origin"].astype(str).to_numpy(), "ip": df["ip"].astype(str).to_numpy(),
+        "realuserid": pd.array([pd.NA] * n, dtype="Int64"),
+    })[LOG_COLUMNS]
+    logs["modname"] = modname
+    logs["event_context"] = ctx.to_numpy()
+    logs["event_display"] = df["event_name"].astype(str).to_numpy()
+    logs = logs[keep].reset_index(drop=True)
+    logs["userid"] = logs["userid"].astype(np.int64)
+    logs["id"] = np.arange(1, len(logs) + 1, dtype=np.int64)
+
+    # ---- people frames -------------------------------------------------------------------------------
+    first = logs.groupby("userid")["timecreated"].min()
+    last = logs.groupby("userid")["timecreated"].max()
+    name_of = (pd.DataFrame({"u": uid_np[keep], "n": names.to_numpy()[keep]})
+               .query("n != '-' and n != ''").drop_duplicates("u").set_index("u")["n"])
+    student_role = {"roleid": None, "name": "", "shortname": "student", "sortorder": 0}
+    students = pd.DataFrame([{
+        "id": int(u), "fullname": str(name_of.get(u, f"User {u}")), "email": "",
+        "roles": [dict(student_role)], "firstaccess": int(first.get(u, 0)), "lastaccess": int(last.get(u, 0)),
+        "lastcourseaccess": int(last.get(u, 0)),
+    } for u in student_ids], columns=STUDENT_COLUMNS)
+    if len(students):
+        students["id"] = students["id"].astype(np.int64)
+    teachers = pd.DataFrame([{"id": int(u), "fullname": str(name_of.get(u, f"User {u}")),
+                              "roles": [{"roleid": None, "name": "", "shortname": "teacher", "sortorder": 0}]}
+                             for u in teacher_ids], columns=["id", "fullname", "roles"])
+    step("grades", 0.8)
+    grade_frame = grades_frame([])
+    if grades is not None:
+        grade_frame = _grades_for(read_gradebook_export(grades), students)
+    info = export_course_info(df, course_id)
+    if fullname:
+        info["fullname"] = fullname
+    info["import"] = {"rows": int(n), "rows_kept": int(keep.sum()), "rows_without_user": int((~keep).sum()),
+                      "students": len(student_ids), "teachers": len(teacher_ids)}
+    if (~keep).any():
+        log.info("log export: %d of %d rows name no user (no id in Description, name blanked) and were "
+                 "left out", int((~keep).sum()), n)
+    extracted = datetime.fromtimestamp(int(logs["timecreated"].max()), UTC) if len(logs) else datetime.now(UTC)
+    step("done", 1.0)
+    return CourseData(course=info, students=students, logs=logs, grades=grade_frame, teachers=teachers,
+                      source="csv", timezone=timezone or "UTC", extracted_at=extracted, suspended_students=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# gradebook export
+_GRADE_COL = re.compile(r"^\s*(?P<mod>[^:]+):\s*(?P<name>.+?)\s*(?:\((?P<kind>[^()]*)\))?\s*$")
+_GRADE_MODULES = {"quiz": "quiz", "assignment": "assign", "forum": "forum", "lesson": "lesson",
+                  "workshop": "workshop", "h5p": "h5pactivity", "scorm package": "scorm", "glossary": "glossary",
+                  "database": "data", "external tool": "lti", "turnitin assignment 2": "turnitintooltwo"}
+
+
+def read_gradebook_export(source: str | Path | bytes | IO[Any]) -> pd.DataFrame:
+    """A gradebook "Export to CSV" file -> long frame: name, email, idnumber, itemmodule, itemname, graderaw."""
+    raw, name = _read_bytes(source)
+    rows = _rows_from_text(_decode(raw)) if not (isinstance(raw, bytes) and raw[:2] == b"PK") else _rows_from_xlsx(raw)
+    if not rows:
+        raise LogExportError(f"{name} is empty.", row=1)
+    header = rows[0]
+    norm = [_norm(h) for h in header]
+    def col(*names: str) -> int | None:
+        return next((i for i, h in enumerate(norm) if h in names), None)
+    fi, li = col("first name", "firstname"), col("last name", "surname", "lastname")
+    ei, ii = col("email address", "email"), col("id number", "idnumber")
+    fn = col("full name", "user full name")
+    items = []
+    for j, h in enumerate(header):
+        m = _GRADE_COL.match(h)
+        if m and _norm(m.group("mod")) in _GRADE_MODULES and j not in (fi, li, ei, ii, fn):
+            items.append((j, _GRADE_MODULES[_norm(m.group("mod"))], m.group("name").strip()))
+    if (fi is None or li is None) and fn is None:
+        raise LogExportError(f"{name} is not a gradebook export: row 1 has no 'First name'/'Last name' columns.",
+                             row=1, column="First name")
+    out = []
+    for r_i, r in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in r):
+            continue
+        full = (r[fn] if fn is not None and fn < len(r) else f"{r[fi]} {r[li]}").strip()
+        for j, mod, item in items:
+            val = r[j].strip() if j < len(r) else ""
+            num = pd.to_numeric(val.replace(",", ".").rstrip("%").strip(), errors="coerce") if val not in ("", "-") else np.nan
+            out.append({"name": full, "email": r[ei].strip() if ei is not None and ei < len(r) else "",
+                        "idnumber": r[ii].strip() if ii is not None and ii < len(r) else "",
+                        "itemmodule": mod, "itemname": item, "graderaw": float(num), "row": r_i})
+    return pd.DataFrame(out, columns=["name", "email", "idnumber", "itemmodule", "itemname", "graderaw", "row"])
+
+
+def _grades_for(book: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
+    by_name = {_norm(nm): int(u) for u, nm in zip(students["id"], students["fullname"])}
+    quiz = book[book["itemmodule"] == "quiz"].copy()
+    quiz["userid"] = quiz["name"].map(lambda s: by_name.get(_norm(s)))
+    quiz = quiz.dropna(subset=["userid"])
+    if quiz.empty:
+        return grades_frame([])
+    inst = {nm: i + 1 for i, nm in enumerate(dict.fromkeys(quiz["itemname"]))}
+    usergrades: dict[int, list[dict]] = {}
+    for r in quiz.itertuples(index=False):
+        usergrades.setdefault(int(r.userid), []).append({
+            "id": inst[r.itemname], "itemtype": "mod", "itemmodule": "quiz", "iteminstance": inst[r.itemname],
+            "itemname": r.itemname, "graderaw": None if np.isnan(r.graderaw) else r.graderaw,
+            "grademin": 0, "grademax": None, "gradedatesubmitted": None, "gradedategraded": None})
+    frame = grades_frame([{"userid": u, "gradeitems": g} for u, g in usergrades.items()])
+    # grademax is not in the export: use the best observed score rounded up to 10 / 100 as a scale hint
+    for _item, grp in frame.groupby("itemname"):
+        top = grp["graderaw"].max()
+        frame.loc[grp.index, "grademax"] = 10.0 if top <= 10 else (100.0 if top <= 100 else float(top))
+    return frame
+
