@@ -1,0 +1,509 @@
+"""``run_course``: one course from its source to a finished run in the store.
+
+Stages: load -> features -> cluster (k vote) -> stable ids -> statistics and profiles -> transitions,
+movers, alerts, anomalies, drift -> activity report -> write. The write order makes a run visible only
+when complete (docs/contracts.md): ``runs.insert_pending`` -> ``snapshots.save`` -> ``history.record``
+-> ``activity.upsert`` -> ``runs.mark_finished``; alerts, the course record and snapshot pruning come
+after. A crash anywhere leaves the previous run as the latest; the next run discards the leftovers.
+Call it while holding the course's lease (the runner does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.clock import Clock, as_utc, utcnow
+from jobs.config import Config, load_config
+from jobs.errors import PermanentJobError, SkipCourse
+
+__all__ = ["run_course", "export_assignments", "STAGES", "ProgressFn", "SNAPSHOT_SCALED_PREFIX"]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, float], None]
+
+#: Progress stages in order, with the fraction reported when each starts.
+STAGES: dict[str, float] = {
+    "loading": 0.02,
+    "features": 0.25,
+    "clustering": 0.35,
+    "profiling": 0.6,
+    "transitions": 0.72,
+    "saving": 0.82,
+    "done": 1.0,
+}
+SNAPSHOT_SCALED_PREFIX = "scaled__"
+MAX_MOVERS = 50
+
+
+def _noop(stage: str, fraction: float) -> None:
+    return None
+
+
+def _py(value: Any) -> Any:
+    """Plain Python for one value (numpy scalars, NaN -> None, timestamps -> datetimes)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.to_pydatetime()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict]:
+    if frame is None or len(frame) == 0:
+        return []
+    return [{str(k): _py(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _round(value: Any, ndigits: int = 4) -> Any:
+    value = _py(value)
+    return round(value, ndigits) if isinstance(value, float) else value
+
+
+class _StoreCache(MutableMapping):
+    """The store's ``llm_cache`` (get/set) as the MutableMapping ``describe_clusters`` expects."""
+
+    def __init__(self, repo: Any) -> None:
+        self._repo = repo
+
+    def __getitem__(self, key: str) -> dict:
+        value = self._repo.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: dict) -> None:
+        self._repo.set(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _load(source: str, course_id: int, as_of: datetime | None, config: Config) -> Any:
+    from moodle.errors import MoodleAuthError, MoodleNotFoundError, MoodlePermissionError
+    from moodle.sources import load_course_data
+
+    try:
+        return load_course_data(source, course_id, as_of=as_of, config=config)
+    except MoodleNotFoundError as exc:
+        raise SkipCourse(f"invalid course {course_id}: {exc}") from exc
+    except (MoodleAuthError, MoodlePermissionError) as exc:
+        raise PermanentJobError(f"Moodle refused access for course {course_id}: {exc}") from exc
+    except (KeyError, LookupError) as exc:
+        raise SkipCourse(f"invalid course {course_id}: {exc}") from exc
+
+
+def _previous_labels(store: Any, previous: dict | None) -> pd.Series | None:
+    if not previous:
+        return None
+    labels = store.runs.labels(previous["run_id"]) if hasattr(store.runs, "labels") else None
+    if labels is None:
+        labels = {u: c["cluster_id"] for c in previous.get("clusters", []) for u in c.get("user_ids", []) or []}
+    if not labels:
+        return None
+    series = pd.Series({int(k): int(v) for k, v in dict(labels).items()}, dtype="int64")
+    series.index.name = "user_id"
+    return series.sort_index()
+
+
+def _previous_features(store: Any, previous: dict | None, columns: list[str]) -> pd.DataFrame | None:
+    if not previous:
+        return None
+    try:
+        frame, meta = store.snapshots.load(previous["run_id"])
+    except Exception as exc:  # pruned or missing: drift and movers need it, nothing else does
+        log.info("no snapshot for previous run %s: %s", previous["run_id"], exc.__class__.__name__)
+        return None
+    if frame is None or len(frame) == 0:
+        return None
+    if "user_id" in frame.columns:
+        frame = frame.set_index("user_id")
+    cols = [c for c in (meta or {}).get("feature_columns", columns) if c in frame.columns]
+    if not cols:
+        return None
+    out = frame[cols].apply(pd.to_numeric, errors="coerce")
+    out.index = out.index.astype("int64")
+    out.index.name = "user_id"
+    return out
+
+
+def _previous_centroids(previous: dict | None) -> pd.DataFrame | None:
+    if not previous:
+        return None
+    rows = {c["cluster_id"]: c.get("centroid") or {} for c in previous.get("clusters", [])}
+    if not rows or not any(rows.values()):
+        return None
+    return pd.DataFrame.from_dict(rows, orient="index").astype(float)
+
+
+def _next_cluster_id(previous: dict | None) -> int:
+    if not previous:
+        return 0
+    ids = [int(c["cluster_id"]) for c in previous.get("clusters", [])]
+    stored = (previous.get("metadata") or {}).get("next_cluster_id")
+    return max([int(stored) if stored is not None else 0, *(i + 1 for i in ids)])
+
+
+def _transition_summary(transitions: pd.DataFrame) -> dict[str, Any]:
+    counts = transitions["transition_type"].value_counts()
+    matrix = []
+    known = transitions.dropna(subset=["previous_cluster_id"])
+    if len(known):
+        grouped = known.groupby(["previous_cluster_id", "cluster_id"]).size()
+        matrix = [{"from": int(f), "to": int(t), "count": int(n)} for (f, t), n in grouped.items()]
+    return {
+        "stable": int(counts.get("stable", 0)),
+        "moved": int(counts.get("moved", 0)),
+        "initial": int(counts.get("initial", 0)),
+        "matrix": matrix,
+    }
+
+
+def _movers(transitions: pd.DataFrame, previous_features: pd.DataFrame | None,
+            features: pd.DataFrame) -> list[dict]:
+    from analytics import rank_movers
+
+    moved = transitions[transitions["transition_type"] == "moved"]
+    if len(moved) == 0:
+        return []
+    if previous_features is None:
+        previous_features = features.iloc[0:0]
+    ranked = rank_movers(transitions, previous_features, features)
+    rows = []
+    for row in _records(ranked.head(MAX_MOVERS)):
+        rows.append({
+            "user_id": row.get("user_id"),
+            "from": row.get("from", row.get("previous_cluster_id")),
+            "to": row.get("to", row.get("cluster_id")),
+            "engagement_before": row.get("engagement_before"),
+            "engagement_after": row.get("engagement_after"),
+            "delta": row.get("delta"),
+            "changed": row.get("changed") or [],
+            **{k: v for k, v in row.items() if k not in {"user_id", "from", "to", "engagement_before",
+                                                         "engagement_after", "delta", "changed",
+                                                         "previous_cluster_id", "cluster_id"}},
+        })
+    return rows
+
+
+def _snapshot_frame(features: pd.DataFrame, result: Any, labels: pd.Series) -> pd.DataFrame:
+    frame = features.copy()
+    scaled = result.scaled.add_prefix(SNAPSHOT_SCALED_PREFIX)
+    frame = frame.join(scaled, how="left")
+    projection = result.projection[["x", "y"]] if {"x", "y"} <= set(result.projection.columns) \
+        else result.projection.iloc[:, :2].set_axis(["x", "y"], axis=1)
+    frame = frame.join(projection, how="left")
+    frame["silhouette"] = result.silhouette_samples.reindex(frame.index).astype(float)
+    frame["cluster_id"] = labels.reindex(frame.index).astype("int64")
+    frame.index = frame.index.astype("int64")
+    frame.index.name = "user_id"
+    return frame.reset_index()
+
+
+#: below this many students, KMeans runs on one OpenMP thread: the many tiny fits of the k vote are
+#: 3-4x faster without thread start-up and contention (measured: demo bootstrap 74 s -> 21 s on 2 cores).
+SINGLE_THREAD_BELOW = 2000
+
+
+@contextlib.contextmanager
+def _compute_threads(n_students: int) -> Iterator[None]:
+    """One OpenMP thread for small courses (thread-local in the calling worker thread)."""
+    if n_students >= SINGLE_THREAD_BELOW:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a scikit-learn dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+def run_course(course_id: int, *, source: str, store: Any, as_of: datetime | str | None = None,
+               job_id: str | None = None, progress: ProgressFn | None = None, config: Config | None = None,
+               dry_run: bool = False, clock: Clock | None = None, llm: Callable[[str], str] | None = None,
+               after_write: Callable[[str], None] | None = None,
+               before_write: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Cluster one course and store the run; returns the CLI summary.
+
+    ``as_of`` = the data's "now" (the demo site serves logs up to it; default now). ``dry_run`` computes
+    everything and writes nothing. ``llm`` overrides the configured Gemini function. ``before_write()``
+    runs just before the first write (the runner checks its lease there and raises if it was lost);
+    ``after_write(step)`` is called after each write step (tests inject crashes through it).
+    Raises :class:`jobs.errors.SkipCourse` for an invalid course, no students or too few students.
+    """
+    config = config or load_config()
+    clock = clock or getattr(store, "now", None) or utcnow
+    report = progress or _noop
+    started = time.perf_counter()
+    course_id = int(course_id)
+    as_of_dt = as_utc(as_of)
+    step = after_write or (lambda _step: None)
+
+    report("loading", STAGES["loading"])
+    if not dry_run:
+        discarded = store.runs.discard_unfinished(course_id)
+        if discarded:
+            log.info("course %s: discarded unfinished runs %s", course_id, discarded)
+    data = _load(source, course_id, as_of_dt, config)
+    n_students = int(len(data.students))
+    if n_students == 0:
+        raise SkipCourse(f"course {course_id} has no active students")
+    if n_students < config.min_students:
+        raise SkipCourse(f"course {course_id} has {n_students} active students; "
+                         f"at least {config.min_students} are needed to cluster")
+    data_now = as_utc(getattr(data, "extracted_at", None)) or as_of_dt or as_utc(clock())
+
+    report("features", STAGES["features"])
+    with _compute_threads(n_students):
+        return _compute_and_store(course_id, data, n_students, data_now, as_of_dt, source=source, store=store,
+                                  job_id=job_id, config=config, dry_run=dry_run, clock=clock, llm=llm,
+                                  report=report, step=step, started=started, before_write=before_write)
+
+
+def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: datetime | None,
+                       as_of_dt: datetime | None, *, source: str, store: Any, job_id: str | None, config: Config,
+                       dry_run: bool, clock: Clock, llm: Callable[[str], str] | None, report: ProgressFn,
+                       step: Callable[[str], None], started: float,
+                       before_write: Callable[[], None] | None = None) -> dict[str, Any]:
+    from analytics import (
+        activity_report,
+        assign_stable_ids,
+        cluster_statistics,
+        cluster_students,
+        describe_clusters,
+        detect_alerts,
+        detect_anomalies,
+        extract_features,
+        feature_drift,
+        top_features,
+    )
+    from analytics import compute_transitions as _compute_transitions
+
+    features = extract_features(data, timezone=data.timezone, now=data_now)
+    feature_columns = [str(c) for c in features.columns]
+    previous = store.runs.latest(course_id)
+    if previous is not None and as_of_dt is not None:
+        prev_as_of = as_utc(previous.get("as_of"))
+        if prev_as_of is not None and prev_as_of > as_of_dt:
+            # backfilling an earlier date: compare with the run before that date instead
+            previous = store.runs.latest(course_id, before=as_of_dt)
+    prev_labels = _previous_labels(store, previous)
+    prev_features = _previous_features(store, previous, feature_columns)
+
+    report("clustering", STAGES["clustering"])
+    pinned = config.pinned_k(course_id)
+    k_max = max(2, min(10, n_students - 1))
+    if pinned is not None and not 2 <= pinned <= n_students - 1:
+        raise PermanentJobError(f"pinned k={pinned} is not possible with {n_students} students")
+    result = cluster_students(features, k_range=(2, k_max), random_state=0, k=pinned)
+    mapping = assign_stable_ids(result.labels, prev_labels, centroids=result.centroids,
+                                previous_centroids=_previous_centroids(previous),
+                                next_id=_next_cluster_id(previous))
+    labels = result.labels.map(lambda raw: int(mapping[int(raw)])).astype("int64")
+    labels.index.name = "user_id"
+    next_cluster_id = max([_next_cluster_id(previous), *(int(v) + 1 for v in mapping.values())])
+
+    report("profiling", STAGES["profiling"])
+    stats = cluster_statistics(features, labels)
+    tops = top_features(features, labels)
+    if llm is None and config.llm_available:
+        from jobs.llm import make_llm
+
+        llm = make_llm(config)
+    cache = getattr(store, "llm_cache", None)
+    if cache is not None and not isinstance(cache, MutableMapping):
+        cache = _StoreCache(cache)
+    profiles = describe_clusters(features, labels, language=config.language, llm=llm, cache=cache)
+
+    report("transitions", STAGES["transitions"])
+    transitions = _compute_transitions(prev_labels, labels)
+    sizes = {int(c): int(n) for c, n in labels.value_counts().sort_index().items()}
+    engagement = (features["engagement_score"].groupby(labels).mean().to_dict()
+                  if "engagement_score" in features.columns else {})
+    engagement = {int(k): _round(v, 2) for k, v in engagement.items()}
+    previous_sizes = {int(c["cluster_id"]): int(c.get("size", 0)) for c in (previous or {}).get("clusters", [])}
+    alerts = detect_alerts(previous_sizes, sizes, transitions, engagement) if previous else []
+    anomalies = _records(detect_anomalies(features))
+    drift = _records(feature_drift(prev_features, features)) if prev_features is not None else []
+    movers = _movers(transitions, prev_features, features)
+    warnings: list[str] = []
+    try:  # a secondary report: its failure must not cost the instructor the clusters
+        activity = activity_report(data, timezone=data.timezone)
+    except Exception as exc:
+        log.error("course %s: activity report failed: %s: %s", course_id, exc.__class__.__name__, exc)
+        warnings.append(f"activity report failed: {exc.__class__.__name__}: {exc}")
+        activity = []
+    trans_summary = _transition_summary(transitions)
+
+    centroids_raw = result.centroids.copy()
+    centroids_raw.index = [int(mapping[int(i)]) for i in centroids_raw.index]
+    clusters = []
+    for cid in sorted(sizes):
+        profile = dict(profiles.get(cid) or {})
+        st = stats.get(cid) or {}
+        clusters.append({
+            "cluster_id": cid,
+            "name": profile.get("name") or profile.get("title") or f"Cluster {cid}",
+            "size": sizes[cid],
+            "share": _round(st.get("share", sizes[cid] / n_students)),
+            "user_ids": sorted(int(u) for u in labels.index[labels == cid]),
+            "profile": profile,
+            "centroid": {str(f): _round(v, 6) for f, v in centroids_raw.loc[cid].items()}
+            if cid in centroids_raw.index else {},
+            "stats": {key: {str(f): _round(v) for f, v in (st.get(key) or {}).items()}
+                      for key in ("mean", "std", "median")},
+            "top_features": tops.get(cid, []),
+            "engagement": engagement.get(cid),
+        })
+
+    scores = result.scores.copy()
+    scores.index.name = "k"
+    quality_row = scores.loc[result.k] if result.k in scores.index else None
+    sil_samples = result.silhouette_samples.dropna()
+    silhouette = (_round(quality_row["silhouette"]) if quality_row is not None else None)
+    if silhouette is None and len(sil_samples):
+        silhouette = _round(float(sil_samples.mean()))
+    quality = {"silhouette": silhouette}
+    for key in ("davies_bouldin", "calinski_harabasz"):
+        quality[key] = _round(quality_row[key]) if quality_row is not None and key in quality_row else None
+    run_at = as_utc(clock())
+    if as_of_dt is not None and as_of_dt < run_at:
+        run_at = as_of_dt  # a backfilled run sits at its data date on the timeline
+    elapsed_before_write = time.perf_counter() - started
+    course = dict(getattr(data, "course", {}) or {})
+    doc: dict[str, Any] = {
+        "course_id": course_id,
+        "run_at": run_at,
+        "as_of": data_now,
+        "k": int(result.k),
+        "k_pinned": bool(result.pinned),
+        "clusters": clusters,
+        "features_used": list(result.features_used),
+        "features_dropped": list(result.features_dropped),
+        "diagnostics": {
+            "scores": _records(scores.reset_index()),
+            "votes": {str(k): int(v) for k, v in (result.votes or {}).items()},
+            "chosen_k": int(result.k),
+            "reason": result.reason,
+            "pinned": bool(result.pinned),
+        },
+        "quality": quality,
+        "transitions": trans_summary,
+        "drift": drift,
+        "anomalies": anomalies,
+        "alerts": alerts,
+        "movers": movers,
+        "metadata": {
+            "total_students": n_students,
+            "events": int(len(data.logs)),
+            "source": getattr(data, "source", source.split(":", 1)[0]),
+            "execution_time_seconds": round(elapsed_before_write, 3),
+            "teachers": int(len(getattr(data, "teachers", []))),
+            "suspended_students": int(getattr(data, "suspended_students", 0) or 0),
+            "course_name": course.get("fullname") or course.get("shortname") or f"Course {course_id}",
+            "timezone": getattr(data, "timezone", "UTC"),
+            "next_cluster_id": int(next_cluster_id),
+            "previous_run_id": (previous or {}).get("run_id"),
+            "language": config.language,
+            "warnings": warnings,
+        },
+        "job_id": job_id,
+    }
+
+    run_id: str | None = None
+    if not dry_run:
+        report("saving", STAGES["saving"])
+        if before_write is not None:
+            before_write()
+        run_id = store.runs.insert_pending(doc)
+        step("insert_pending")
+        snapshot = _snapshot_frame(features, result, labels)
+        meta = {"feature_columns": feature_columns, "features_used": list(result.features_used),
+                "scaled_prefix": SNAPSHOT_SCALED_PREFIX, "k": int(result.k), "as_of": data_now,
+                "course_id": course_id}
+        store.snapshots.save(course_id, run_id, snapshot, meta)
+        step("snapshots.save")
+        rows = [{"user_id": int(r["user_id"]), "cluster_id": int(r["cluster_id"]),
+                 "transition_type": r["transition_type"],
+                 "previous_cluster_id": None if pd.isna(r["previous_cluster_id"]) else int(r["previous_cluster_id"])}
+                for r in transitions.to_dict("records")]
+        store.history.record(course_id, run_id, run_at, rows)
+        step("history.record")
+        store.activity.upsert(course_id, activity)
+        step("activity.upsert")
+        seconds = round(time.perf_counter() - started, 3)
+        store.runs.mark_finished(run_id, {"metadata": {**doc["metadata"], "execution_time_seconds": seconds}})
+        step("mark_finished")
+        # after the run is visible: none of these can leave half a run behind
+        if alerts:
+            store.alerts.add(course_id, run_id, alerts)
+        store.courses.upsert({
+            "course_id": course_id, "id": course_id, "fullname": course.get("fullname"),
+            "shortname": course.get("shortname"), "source": doc["metadata"]["source"],
+            "last_run_id": run_id, "last_run_at": run_at, "students": n_students,
+        })
+        store.snapshots.prune(course_id, keep=config.snapshot_retention)
+    seconds = round(time.perf_counter() - started, 3)
+    report("done", STAGES["done"])
+    return {
+        "run_id": run_id,
+        "course_id": course_id,
+        "status": "dry_run" if dry_run else "succeeded",
+        "k": int(result.k),
+        "sizes": {int(c): int(n) for c, n in sizes.items()},
+        "names": {int(c["cluster_id"]): c["name"] for c in clusters},
+        "silhouette": silhouette,
+        "seconds": seconds,
+        "students": n_students,
+        "events": int(len(data.logs)),
+        "source": doc["metadata"]["source"],
+        "as_of": data_now.isoformat() if data_now else None,
+        "moved": trans_summary["moved"],
+        "clusters_changed": len(set(sizes) ^ set(previous_sizes)) if previous else len(sizes),
+        "stable": trans_summary["stable"],
+        "initial": trans_summary["initial"],
+        "alerts": len(alerts),
+        "job_id": job_id,
+        "dry_run": bool(dry_run),
+    }
+
+
+def export_assignments(store: Any, run_id: str, path: str | Path) -> int:
+    """Write ``user_id,cluster_id,cluster_name`` (one row per student, by user id); returns rows written."""
+    run = store.runs.get(run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id}")
+    rows = sorted((int(u), int(c["cluster_id"]), c.get("name") or "")
+                   for c in run.get("clusters", []) for u in (c.get("user_ids") or []))
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["user_id", "cluster_id", "cluster_name"])
+        writer.writerows(rows)
+    return len(rows)
+
