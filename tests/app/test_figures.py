@@ -1,0 +1,150 @@
+"""Pure parts of the UI: figure builders, data shaping, strings (no AppTest, no store)."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from ui import figures
+from ui.i18n import STRINGS, t
+from ui.shaping import assignments_from_history, fmt_changed, heatmap_frame, jobs_frame, members_frame
+
+CLUSTERS = [
+    {"cluster_id": 0, "name": "Steady", "size": 30, "share": 0.6, "user_ids": list(range(30)),
+     "stats": {"mean": {"a": 1.0, "b": 5.0}, "std": {"a": 0.5, "b": 1.0}}},
+    {"cluster_id": 3, "name": "Crammers", "size": 20, "share": 0.4, "user_ids": list(range(30, 50)),
+     "stats": {"mean": {"a": 3.0, "b": 2.0}, "std": {"a": 0.5, "b": 1.0}}},
+]
+RUN = {"clusters": CLUSTERS, "features_used": ["a", "b"],
+       "anomalies": [{"user_id": 31, "feature": "a", "value": 9, "z": 4.2, "reason": "a very high"}],
+       "diagnostics": {"scores": [{"k": k, "inertia": 100 / k, "silhouette": 0.2 + 0.01 * k,
+                                   "davies_bouldin": 1.5 - 0.05 * k} for k in range(2, 8)]}}
+
+
+def _titles(fig: go.Figure) -> tuple[str, str]:
+    return fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+
+
+def test_size_bar_has_one_bar_per_cluster_with_hover():
+    fig = figures.cluster_size_bar(CLUSTERS, x_title="Group", y_title="Students")
+    assert [tr.y[0] for tr in fig.data] == [30, 20]
+    assert all("students" in tr.hovertemplate for tr in fig.data)
+    assert _titles(fig) == ("Group", "Students")
+    assert fig.data[0].marker.color == figures.cluster_color(0) != figures.cluster_color(3)
+
+
+def test_heatmap_is_zscored_against_course():
+    z = heatmap_frame(RUN)
+    # pooled course mean of a = 0.6*1 + 0.4*3 = 1.8; Steady is below, Crammers above
+    assert z.loc["Steady", "a"] < 0 < z.loc["Crammers", "a"]
+    fig = figures.cluster_heatmap(z)
+    assert fig.data[0].zmid == 0 and fig.data[0].z.shape == (2, 2)
+    snap = pd.DataFrame({"a": [1.0] * 30 + [3.0] * 20, "b": [5.0] * 30 + [2.0] * 20})
+    z2 = heatmap_frame(RUN, snap)
+    assert z2.loc["Steady", "a"] == pytest.approx((1 - 1.8) / snap["a"].std(ddof=0))
+
+
+def test_student_map_colours_by_cluster():
+    pts = pd.DataFrame({"user_id": range(50), "x": np.arange(50.0), "y": np.arange(50.0),
+                        "cluster_id": [0] * 30 + [3] * 20, "engagement_score": 50.0})
+    fig = figures.student_map(pts, {0: "Steady", 3: "Crammers"})
+    assert [tr.name for tr in fig.data] == ["Steady", "Crammers"]
+    assert sum(len(tr.x) for tr in fig.data) == 50
+
+
+def test_sankey_two_runs_counts_movers():
+    before = {u: 0 for u in range(10)}
+    after = {u: (0 if u < 7 else 1) for u in range(10)}
+    fig = figures.sankey_two_runs(before, after, {0: "A"}, {0: "A", 1: "B"})
+    link = fig.data[0].link
+    assert sorted(link.value) == [3, 7] and sum(link.value) == 10
+    assert "A (before)" in fig.data[0].node.label
+
+
+def test_sankey_across_runs_links_consecutive_runs_only():
+    runs = [{1: 0, 2: 0, 3: 1}, {1: 0, 2: 1, 3: 1}, {1: 1, 2: 1, 3: 1}]
+    fig = figures.sankey_runs(runs, [{0: "A", 1: "B"}] * 3, ["w1", "w2", "w3"])
+    assert sum(fig.data[0].link.value) == 6  # 3 students x 2 steps
+    assert len(fig.data[0].node.label) == 2 + 2 + 1  # run 3 has only group B
+
+
+def test_diagnostic_charts_mark_knee_and_chosen_k():
+    scores = pd.DataFrame(RUN["diagnostics"]["scores"])
+    elbow = figures.elbow_chart(scores, knee=3, chosen=4)
+    names = [tr.name for tr in elbow.data]
+    assert "knee (k=3)" in names and "chosen k (k=4)" in names
+    assert elbow.layout.yaxis.title.text.startswith("Inertia")
+    quality = figures.quality_chart(scores, chosen=4)
+    assert {tr.name for tr in quality.data} == {"silhouette", "Davies-Bouldin"}
+    assert quality.layout.shapes[0].x0 == 4
+    sil = figures.silhouette_plot(pd.DataFrame({"user_id": range(6), "cluster_id": [0, 0, 0, 3, 3, 3],
+                                                "silhouette": [0.5, 0.4, -0.1, 0.3, 0.2, 0.6]}),
+                                  {0: "A", 3: "B"}, average=0.3)
+    assert len(sil.data) == 2 and list(sil.data[0].x) == sorted(sil.data[0].x)
+
+
+def test_drift_activity_and_path():
+    drift = figures.drift_bar([{"feature": "a", "psi": 0.3, "ks": 0.2, "p_value": 0.01, "shifted": True},
+                               {"feature": "b", "psi": 0.05, "ks": 0.1, "p_value": 0.5, "shifted": False}])
+    assert list(drift.data[0].y) == ["b", "a"]
+    act = figures.activity_trends([{"extraction_date": "2026-01-02", "file_views": 3, "quiz_views": 4,
+                                    "total_views": 7, "avg_activity_per_student_per_day": 0.5},
+                                   {"extraction_date": "2026-01-01", "file_views": 1, "quiz_views": 1,
+                                    "total_views": 2, "avg_activity_per_student_per_day": 0.1}])
+    assert [tr.name for tr in act.data][:2] == ["file", "quiz"] and act.layout.barmode == "stack"
+    assert list(act.data[0].x) == ["2026-01-01", "2026-01-02"]
+    path = figures.student_path([{"timestamp": "2026-01-01", "cluster_id": 0, "transition_type": "initial"},
+                                 {"timestamp": "2026-01-08", "cluster_id": 3, "transition_type": "moved"}],
+                                {0: "A", 3: "B"})
+    assert list(path.data[0].y) == ["A", "B"]
+
+
+def test_captions_translate():
+    assert figures.caption_sankey(3, 10) == "3 of 10 students changed group between these runs."
+    vi = figures.caption_sankey(3, 10, lambda k, **kw: t(k, lang="vi", **kw))
+    assert vi.startswith("3 trên 10")
+
+
+def test_members_frame_flags_anomalies_and_falls_back_without_snapshot():
+    m = members_frame(RUN)
+    assert len(m) == 50 and set(m["cluster"]) == {"Steady", "Crammers"}
+    assert m.loc[m["user_id"] == 31, "anomaly"].item() == "a very high"
+    assert (m["anomaly"] != "").sum() == 1
+
+
+def test_shaping_helpers():
+    docs = [{"user_id": 1, "history": [{"run_id": "r1", "cluster_id": 0}, {"run_id": "r2", "cluster_id": 2}]},
+            {"user_id": 2, "history": [{"run_id": "r2", "cluster_id": 1}]}]
+    assert assignments_from_history(docs, ["r1", "r2"]) == [{1: 0}, {1: 2, 2: 1}]
+    assert fmt_changed([{"feature": "quiz", "delta": -1.5}, "forum"]) == "quiz (-1.50), forum"
+    assert fmt_changed([{"feature": "quiz_views", "before": 1, "after": 9, "change": 8, "z": 2.345}]) \
+        == "quiz_views (+2.3 SD)"
+    frame = jobs_frame([{"job_id": "j", "course_ids": [101, 102], "status": "failed",
+                         "error": {"type": "X", "message": "boom"}}], visible={101})
+    assert frame.loc[0, "courses"] == "101" and frame.loc[0, "error"] == "X: boom"
+
+
+def test_every_string_exists_in_both_languages_with_same_placeholders():
+    assert set(STRINGS["en"]) == set(STRINGS["vi"])
+    fields = string.Formatter()
+    for key, en in STRINGS["en"].items():
+        vi = STRINGS["vi"][key]
+        assert vi.strip(), key
+        names = {f for _, f, _, _ in fields.parse(en) if f}
+        assert names == {f for _, f, _, _ in fields.parse(vi) if f}, key
+
+
+def test_every_key_used_in_the_ui_is_defined():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    used: set[str] = set()
+    for path in [root / "app.py", *(root / "pages").glob("*.py"), *(root / "ui").glob("*.py")]:
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+\.[a-z0-9_.]+)["']""", path.read_text()))
+    missing = sorted(k for k in used if k not in STRINGS["en"])
+    assert not missing, missing

@@ -1,0 +1,148 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright (no `playwright install`).
+
+Starts ``streamlit run app.py`` on a free port with a temporary data folder filled by the real
+pipeline, signs in, opens every page, presses Run now and waits for the new run, checks that the
+plotly charts drew, and saves a screenshot of each page into docs/screenshots/.
+Run with ``python -m pytest -m browser tests/e2e``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+#: navigation label -> (screenshot name, minimum number of drawn plotly charts)
+PAGES = {
+    "Overview": ("overview", 0),
+    "Clusters": ("clusters", 3),
+    "Transitions": ("transitions", 2),
+    "Diagnostics": ("diagnostics", 4),
+    "Activity": ("activity", 1),
+    "Jobs": ("jobs", 0),
+    "Import": ("import", 0),
+    "Settings": ("settings", 0),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed")
+    data = tmp_path_factory.mktemp("cohortlens_e2e")
+    password = "e2e-" + secrets.token_urlsafe(10)
+    env = {**os.environ, "COHORTLENS_DATA_DIR": str(data), "COHORTLENS_ADMIN_PASSWORD": password,
+           "COHORTLENS_COOKIE_KEY": secrets.token_urlsafe(40), "COHORTLENS_BOOTSTRAP": "0",
+           "CLUSTER_JOB_ENABLED": "0", "COHORTLENS_LANGUAGE": "en", "COHORTLENS_SOURCE": "demo", "COHORTLENS_TIMEZONE": "UTC",
+           "COHORTLENS_LLM_ENABLED": "0"}
+    env.pop("MONGODB_URI", None)
+    env.pop("MOODLE_URL", None)
+    # fill the store with real runs first (a subprocess, so this test process holds no store open)
+    fill = ("import sys; from datetime import UTC, datetime, timedelta\n"
+            "from jobs.config import load_config\nfrom jobs.pipeline import run_course\n"
+            "from storage import open_store\n"
+            "s = open_store(); c = load_config(); now = datetime.now(UTC)\n"
+            "for w in (3, 2, 1): run_course(101, source='demo', store=s, as_of=now - timedelta(weeks=w), config=c)\n"
+            "run_course(102, source='demo', store=s, as_of=now - timedelta(weeks=1), config=c)\n")
+    subprocess.run([sys.executable, "-c", fill], cwd=ROOT, env=env, check=True, timeout=600)
+    port = _free_port()
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not answer /_stcore/health in 60 s")
+    yield {"base": base, "password": password, "chromium": chromium, "data": data}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    assert "Traceback" not in (data / "server.log").read_text(), (data / "server.log").read_text()[-3000:]
+
+
+def _settle(page) -> None:
+    """Wait until the script run ends (the running indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=60_000)
+
+
+def _charts_drawn(page, n: int) -> None:
+    if n:
+        page.wait_for_function(
+            "n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot .main-svg').length >= n",
+            arg=n, timeout=60_000)
+
+
+def test_every_page_run_now_and_screenshots(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=server["chromium"], args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1700})
+        page.goto(server["base"])
+        page.get_by_role("textbox", name="Username").fill("admin")
+        page.get_by_role("textbox", name="Password").fill(server["password"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Overview").wait_for(timeout=60_000)
+        _settle(page)
+        assert page.get_by_text("Traceback").count() == 0
+
+        for label, (name, charts) in PAGES.items():
+            page.locator('[data-testid="stSidebarNav"] a', has_text=label).first.click()
+            heading = "Import a Moodle log" if label == "Import" else label
+            page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+            _settle(page)
+            _charts_drawn(page, charts)
+            assert page.locator('[data-testid="stException"]').count() == 0, label
+            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+        # Run now: the job id shows at once, the progress follows, then the new run
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Jobs").first.click()
+        page.get_by_role("button", name=re.compile(r"Run now for 101")).click()
+        page.get_by_text(re.compile(r"Job queued: ")).first.wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"finished: succeeded")).first.wait_for(timeout=240_000)
+        page.get_by_text(re.compile(r"New run: k = \d+")).first.wait_for(timeout=30_000)
+        _settle(page)
+        page.screenshot(path=str(SHOTS / "jobs_run_now.png"), full_page=True)
+        today = datetime.now(UTC).strftime("%Y-%m-%d")
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Clusters").first.click()
+        page.get_by_text(re.compile(rf"Run of {today}")).first.wait_for(timeout=60_000)
+        _charts_drawn(page, 3)
+        browser.close()
+    assert all((SHOTS / f"{n}.png").stat().st_size > 10_000 for n, _ in PAGES.values())
+    assert (datetime.now(UTC) - timedelta(minutes=30)).timestamp() < (SHOTS / "jobs_run_now.png").stat().st_mtime

@@ -1,0 +1,54 @@
+"""Process-wide resources for the app: the Store, the Config and the data folder (cached once)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+__all__ = ["get_store", "get_config", "data_dir", "setting", "SESSION_KEYS"]
+
+#: Session-state keys used across pages (small ids only, never DataFrames).
+SESSION_KEYS = {
+    "course": "course_id",
+    "lang": "lang",
+    "job": "active_job_id",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def get_store() -> Any:
+    """The one Store of this process (MongoDB when MONGODB_URI is set, else embedded)."""
+    from storage import open_store
+
+    return open_store()
+
+
+@st.cache_resource(show_spinner=False, ttl=60)
+def get_config() -> Any:
+    """Configuration from env, .streamlit/secrets.toml and defaults (re-read at most once a minute)."""
+    from jobs.config import load_config
+
+    return load_config()
+
+
+def data_dir() -> Path:
+    """Folder for the embedded store and files (COHORTLENS_DATA_DIR or config.data_dir or ./data)."""
+    env = os.environ.get("COHORTLENS_DATA_DIR")
+    if env:
+        return Path(env)
+    try:
+        cfg_dir = getattr(get_config(), "data_dir", None)
+    except Exception:  # config not importable yet: fall back to the default
+        cfg_dir = None
+    return Path(cfg_dir or "data")
+
+
+def setting(key: str, default: Any = None) -> Any:
+    """A value from the store's settings collection (never a secret)."""
+    try:
+        return get_store().settings.get(key, default)
+    except Exception:  # settings are optional; the UI falls back to defaults
+        return default
