@@ -403,6 +403,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         "clusters": clusters,
         "features_used": list(result.features_used),
         "features_dropped": list(result.features_dropped),
+        "feature_labels": _feature_labels(features.columns),
         "diagnostics": {
             "scores": _records(scores.reset_index()),
             "votes": {str(k): int(v) for k, v in (result.votes or {}).items()},
@@ -506,4 +507,16 @@ def export_assignments(store: Any, run_id: str, path: str | Path) -> int:
         writer.writerow(["user_id", "cluster_id", "cluster_name"])
         writer.writerows(rows)
     return len(rows)
+
+
+def _feature_labels(columns: Any) -> dict[str, dict[str, str]]:
+    """Plain-language names of every feature column, in both UI languages (stored with the run so
+    that pages and outside readers need no copy of the analytics vocabulary)."""
+    from analytics import FEATURE_LABELS
+
+    out: dict[str, dict[str, str]] = {}
+    for name in columns:
+        en, vi = FEATURE_LABELS.get(str(name), (str(name).replace("_", " "),) * 2)
+        out[str(name)] = {"en": en, "vi": vi}
+    return out
 

@@ -12,6 +12,7 @@ from ui.common import (
     Labels,
     chart,
     cluster_names,
+    feature_label,
     fmt_dt,
     header,
     need_course,
@@ -23,7 +24,7 @@ from ui.i18n import t
 from ui.shaping import heatmap_frame, members_frame
 
 
-def _card(c: dict) -> None:
+def _card(c: dict, run: dict) -> None:
     profile = c.get("profile") or {}
     with st.container(border=True):
         st.markdown(f"#### {c.get('name')}")
@@ -35,7 +36,7 @@ def _card(c: dict) -> None:
         if tops:
             st.markdown(f"**{t('cl.top')}**")
             st.markdown("\n".join(
-                f"- {f['feature']}: {t('cl.above') if f.get('direction') in ('above', 'high', '+') or f.get('z', 0) > 0 else t('cl.below')}"
+                f"- {feature_label(run, f['feature'])}: {t('cl.above') if f.get('direction') in ('above', 'high', '+') or f.get('z', 0) > 0 else t('cl.below')}"
                 f" ({float(f.get('z', 0)):+.1f} SD)" for f in tops[:4]))
         recs = profile.get("recommendations") or []
         if recs:
@@ -57,7 +58,7 @@ def body() -> None:
     cols = st.columns(min(3, max(1, len(clusters))))
     for i, c in enumerate(clusters):
         with cols[i % len(cols)]:
-            _card(c)
+            _card(c, run)
 
     with st.spinner(t("common.loading")):
         snap, _meta = loaders.snapshot(run["run_id"])
@@ -66,7 +67,7 @@ def body() -> None:
         chart(figures.cluster_size_bar(clusters, title=t("fig.sizes"), x_title=t("fig.group"),
                                        y_title=t("fig.students")), figures.caption_sizes(clusters, t), "fig_sizes")
     with right:
-        chart(figures.cluster_heatmap(heatmap_frame(run, snap), title=t("fig.heatmap"), x_title=t("fig.feature"),
+        chart(figures.cluster_heatmap(heatmap_frame(run, snap).rename(columns=partial(feature_label, run)), title=t("fig.heatmap"), x_title=t("fig.feature"),
                                       y_title=t("fig.group")), figures.caption_heatmap(t), "fig_heatmap")
     if not snap.empty and {"x", "y"} <= set(snap.columns):
         chart(figures.student_map(snap, names, title=t("fig.map"), x_title=t("fig.comp1"), y_title=t("fig.comp2")),

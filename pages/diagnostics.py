@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import figures, loaders
-from ui.common import chart, cluster_names, fmt_dt, header, need_course, run_page
+from ui.common import chart, cluster_names, feature_label, fmt_dt, header, need_course, run_page
 from ui.i18n import t
 from ui.shaping import scores_frame
 
@@ -54,11 +54,12 @@ def body() -> None:
     k1, k2 = st.columns(2)
     with k1:
         st.subheader(t("dg.kept"))
-        st.dataframe(pd.DataFrame({t("dg.col.name"): run.get("features_used") or []}), hide_index=True,
+        st.dataframe(pd.DataFrame({t("dg.col.name"): [feature_label(run, f) for f in run.get("features_used") or []]}), hide_index=True,
                      key="kept_table")
     with k2:
         st.subheader(t("dg.dropped"))
         dropped = pd.DataFrame(run.get("features_dropped") or [], columns=["name", "reason"])
+        dropped["name"] = [feature_label(run, f) for f in dropped["name"]]
         st.dataframe(dropped.rename(columns={"name": t("dg.col.name"), "reason": t("dg.col.reason")}),
                      hide_index=True, key="dropped_table")
 
@@ -68,7 +69,7 @@ def body() -> None:
         st.caption(t("dg.no_drift"))
     else:
         shifted = sum(1 for d in drift if d.get("shifted"))
-        chart(figures.drift_bar(drift, title=t("fig.drift"), x_title=t("fig.psi"), y_title=t("fig.feature")),
+        chart(figures.drift_bar([{**d, "feature": feature_label(run, d.get("feature"))} for d in drift], title=t("fig.drift"), x_title=t("fig.psi"), y_title=t("fig.feature")),
               figures.caption_drift(shifted, t), "fig_drift")
 
 

@@ -13,10 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from ui.auth import require_course
-from ui.i18n import t
+from ui.i18n import current_language, t
 from ui.resources import SESSION_KEYS
 
 __all__ = [
+    "feature_label",
     "run_page",
     "header",
     "selected_course",
@@ -149,3 +150,10 @@ class Labels:
 
     def __call__(self, value: Any) -> str:
         return str(self.mapping.get(value, value))
+
+
+def feature_label(run: dict | None, name: str) -> str:
+    """A feature's plain-language name in the current language (stored with the run), else the name."""
+    labels = ((run or {}).get("feature_labels") or {}).get(str(name)) or {}
+    return labels.get(current_language()) or labels.get("en") or str(name)
+

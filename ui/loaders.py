@@ -42,7 +42,7 @@ def _key(store: Any) -> str:
 
 # ------------------------------------------------------------------ cached (no access checks inside)
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _courses(_store: Any, store_key: str) -> dict[int, dict]:
+def _courses(_store: Any, store_key: str, version: tuple) -> dict[int, dict]:
     out: dict[int, dict] = {}
     for c in _store.courses.list():
         if c.get("id") is not None:
@@ -53,12 +53,12 @@ def _courses(_store: Any, store_key: str) -> dict[int, dict]:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _latest(_store: Any, store_key: str, course_id: int) -> dict | None:
+def _latest(_store: Any, store_key: str, course_id: int, version: tuple) -> dict | None:
     return _clean(_store.runs.latest(course_id))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _runs(_store: Any, store_key: str, course_id: int, limit: int) -> list[dict]:
+def _runs(_store: Any, store_key: str, course_id: int, limit: int, version: tuple) -> list[dict]:
     return [_clean(r) for r in _store.runs.list(course_id, limit=limit)]
 
 
@@ -74,17 +74,17 @@ def _snapshot(_store: Any, store_key: str, run_id: str) -> tuple[pd.DataFrame, d
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _history(_store: Any, store_key: str, course_id: int) -> list[dict]:
+def _history(_store: Any, store_key: str, course_id: int, version: tuple) -> list[dict]:
     return [_clean(d) for d in _store.history.for_course(course_id)]
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _student(_store: Any, store_key: str, course_id: int, user_id: int) -> dict | None:
+def _student(_store: Any, store_key: str, course_id: int, user_id: int, version: tuple) -> dict | None:
     return _clean(_store.history.for_user(course_id, user_id))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _activity(_store: Any, store_key: str, course_id: int) -> list[dict]:
+def _activity(_store: Any, store_key: str, course_id: int, version: tuple) -> list[dict]:
     return [_clean(d) for d in _store.activity.list(course_id)]
 
 
@@ -94,8 +94,21 @@ def _jobs(_store: Any, store_key: str, limit: int) -> list[dict]:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _alerts(_store: Any, store_key: str, course_id: int, limit: int) -> list[dict]:
+def _alerts(_store: Any, store_key: str, course_id: int, limit: int, version: tuple) -> list[dict]:
     return [_clean(a) for a in _store.alerts.recent(course_id=course_id, limit=limit)]
+
+
+def _version(store: Any, course_id: int) -> tuple:
+    """A cheap, uncached marker of a course's finished runs (newest run id, count): part of every
+    cache key, so a run that lands — from Run now, the nightly job or another process — shows at the
+    next rerun instead of after the ttl."""
+    ids = store.runs.run_ids(course_id)
+    return (ids[0] if ids else None, len(ids))
+
+
+def _all_version(store: Any) -> tuple:
+    """Marker of the course catalogue: the courses with runs and how many are registered."""
+    return (tuple(store.runs.courses_with_runs()), len(store.courses.list()))
 
 
 def _clean(doc: Any) -> Any:
@@ -121,7 +134,7 @@ def course_list() -> list[dict]:
     A forbidden course is never listed."""
     store = get_store()
     allowed = allowed_courses(current_user(store), store)
-    courses = _courses(store, _key(store))
+    courses = _courses(store, _key(store), _all_version(store))
     return [courses.get(c, {"id": c}) for c in sorted(allowed)]
 
 
@@ -129,10 +142,10 @@ def course_name(course_id: int) -> str:
     """``"101 · Intro to X"`` for a course the user may see."""
     cid = require_course(course_id)
     store = get_store()
-    c = _courses(store, _key(store)).get(cid, {})
+    c = _courses(store, _key(store), _all_version(store)).get(cid, {})
     name = c.get("fullname") or c.get("shortname")
     if not name:
-        run = _latest(store, _key(store), cid)
+        run = _latest(store, _key(store), cid, _version(store, cid))
         name = ((run or {}).get("metadata") or {}).get("course_name")
     return f"{cid} · {name}" if name else str(cid)
 
@@ -140,14 +153,14 @@ def course_name(course_id: int) -> str:
 def latest_run(course_id: int) -> dict | None:
     cid = require_course(course_id)
     store = get_store()
-    return _latest(store, _key(store), cid)
+    return _latest(store, _key(store), cid, _version(store, cid))
 
 
 def run_list(course_id: int, limit: int = 52) -> list[dict]:
     """Finished runs of the course, newest first (without user ids)."""
     cid = require_course(course_id)
     store = get_store()
-    return _runs(store, _key(store), cid, int(limit))
+    return _runs(store, _key(store), cid, int(limit), _version(store, cid))
 
 
 def run_by_id(run_id: str) -> dict | None:
@@ -182,19 +195,19 @@ def snapshot(run_id: str) -> tuple[pd.DataFrame, dict]:
 def history(course_id: int) -> list[dict]:
     cid = require_course(course_id)
     store = get_store()
-    return _history(store, _key(store), cid)
+    return _history(store, _key(store), cid, _version(store, cid))
 
 
 def student_history(course_id: int, user_id: int) -> dict | None:
     cid = require_course(course_id)
     store = get_store()
-    return _student(store, _key(store), cid, int(user_id))
+    return _student(store, _key(store), cid, int(user_id), _version(store, cid))
 
 
 def activity(course_id: int) -> list[dict]:
     cid = require_course(course_id)
     store = get_store()
-    return _activity(store, _key(store), cid)
+    return _activity(store, _key(store), cid, _version(store, cid))
 
 
 def jobs(limit: int = 50) -> list[dict]:
@@ -212,7 +225,7 @@ def jobs(limit: int = 50) -> list[dict]:
 def alerts(course_id: int, limit: int = 20) -> list[dict]:
     cid = require_course(course_id)
     store = get_store()
-    return _alerts(store, _key(store), cid, int(limit))
+    return _alerts(store, _key(store), cid, int(limit), _version(store, cid))
 
 
 def job_record(job_id: str) -> dict | None:

@@ -190,3 +190,32 @@ def test_schedule_editor_validates_cron(admin):
     from ui.resources import get_store
 
     assert get_store().settings.get("schedule") == "30 1 * * 1"
+
+
+def test_a_run_from_elsewhere_shows_without_waiting_for_the_cache(admin, populated):
+    """A run written by the nightly job or another process (no clear_loaders call) shows at the next
+    rerun: the loaders' cache keys carry the course's newest run id."""
+    from datetime import UTC, datetime
+
+    from jobs.pipeline import run_course
+    from ui.common import fmt_dt
+
+    at = admin.switch_page(PAGES["clusters"]).run()
+    old = populated.runs.latest(101)
+    assert any(fmt_dt(old["run_at"]) in c.value for c in at.caption)
+    run_course(101, source="demo", store=populated, as_of=datetime.now(UTC).replace(microsecond=0))
+    new = populated.runs.latest(101)
+    assert new["run_id"] != old["run_id"]
+    at.run()
+    assert not at.exception
+    assert any(fmt_dt(new["run_at"]) in c.value for c in at.caption)
+
+
+def test_feature_names_are_shown_in_plain_language(admin, populated):
+    at = admin.switch_page(PAGES["clusters"]).run()
+    run = populated.runs.latest(101)
+    labels = run["feature_labels"]
+    assert labels["weekly_regularity"]["en"] == "share of weeks active"
+    text = "\n".join(m.value for m in at.markdown)
+    raw = [f["feature"] for c in run["clusters"] for f in c["top_features"][:4]]
+    assert raw and all(labels[f]["en"] in text for f in raw)
