@@ -111,6 +111,7 @@ def test_enrolled_students_paged_trimmed_suspended_out(fake: FakeMoodleServer, t
 
 def test_without_enrolreview_suspended_cannot_be_told_apart(fake: FakeMoodleServer, tokens: dict[str, str],
                                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="moodle")   # independent of other tests' logging set-up
     fake.faults.deny_enrolreview = True
     c = client(fake, tokens)
     students = c.enrolled_students(102)
