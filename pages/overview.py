@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
 from ui import loaders
 from ui.bootstrap import bootstrap_status, scheduler
-from ui.common import cluster_names, fmt_dt, header, run_page, selected_course
+from ui.common import cluster_names, feature_label, fmt_dt, header, run_page, selected_course
 from ui.i18n import t
 from ui.resources import get_config, get_store
 from ui.shaping import fmt_changed
@@ -104,7 +106,8 @@ def body() -> None:
             frame = pd.DataFrame(movers[:10])
             frame["from"] = frame["from"].map(lambda c: names.get(int(c), c) if pd.notna(c) else "—")
             frame["to"] = frame["to"].map(lambda c: names.get(int(c), c))
-            frame["changed"] = frame.get("changed", pd.Series(dtype=object)).map(fmt_changed)
+            label = partial(feature_label, run)
+            frame["changed"] = frame.get("changed", pd.Series(dtype=object)).map(partial(fmt_changed, label=label))
             frame["delta"] = pd.to_numeric(frame.get("delta"), errors="coerce").round(1)
             cols = {"user_id": t("cl.col.user_id"), "from": t("tr.col.from"), "to": t("tr.col.to"),
                     "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}

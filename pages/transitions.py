@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
 from ui import figures, loaders
-from ui.common import chart, cluster_names, header, need_course, run_label, run_page
+from ui.common import chart, cluster_names, feature_label, header, need_course, run_label, run_page
 from ui.i18n import t
 from ui.shaping import fmt_changed, student_path_rows
 
@@ -67,7 +69,8 @@ def body() -> None:
     else:
         movers["from"] = movers["from"].map(lambda c: names.get(int(c), "—") if pd.notna(c) else "—")
         movers["to"] = movers["to"].map(lambda c: names.get(int(c), str(c)))
-        movers["changed"] = movers.get("changed", pd.Series(dtype=object)).map(fmt_changed)
+        label = partial(feature_label, latest)
+        movers["changed"] = movers.get("changed", pd.Series(dtype=object)).map(partial(fmt_changed, label=label))
         movers["delta"] = pd.to_numeric(movers.get("delta"), errors="coerce").round(1)
         cols = {"user_id": t("cl.col.user_id"), "from": t("tr.col.from"), "to": t("tr.col.to"),
                 "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}

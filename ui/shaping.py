@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,14 @@ __all__ = [
 ]
 
 
-def fmt_changed(value: Any) -> str:
-    """A mover's ``changed`` list (strings or {feature, ...} dicts) as short text."""
+def fmt_changed(value: Any, label: Callable[[str], str] | None = None) -> str:
+    """A mover's ``changed`` list (strings or {feature, ...} dicts) as short text; ``label`` names features."""
     if isinstance(value, list | tuple):
         parts = []
         for item in value:
             if isinstance(item, Mapping):
                 feat = item.get("feature") or item.get("name") or ""
+                feat = label(feat) if label and feat else feat
                 z = item.get("z")
                 delta = item.get("delta", item.get("change"))
                 if isinstance(z, int | float):
