@@ -207,7 +207,8 @@ def _movers(transitions: pd.DataFrame, previous_features: pd.DataFrame | None,
     return rows
 
 
-def _snapshot_frame(features: pd.DataFrame, result: Any, labels: pd.Series) -> pd.DataFrame:
+def _snapshot_frame(features: pd.DataFrame, result: Any, labels: pd.Series,
+                    students: pd.DataFrame | None = None) -> pd.DataFrame:
     frame = features.copy()
     scaled = result.scaled.add_prefix(SNAPSHOT_SCALED_PREFIX)
     frame = frame.join(scaled, how="left")
@@ -216,6 +217,12 @@ def _snapshot_frame(features: pd.DataFrame, result: Any, labels: pd.Series) -> p
     frame = frame.join(projection, how="left")
     frame["silhouette"] = result.silhouette_samples.reindex(frame.index).astype(float)
     frame["cluster_id"] = labels.reindex(frame.index).astype("int64")
+    if students is not None and {"id", "fullname"} <= set(students.columns):
+        # the instructor's member table shows names (never sent to an LLM)
+        names = pd.Series(students["fullname"].astype(str).to_numpy(),
+                          index=pd.to_numeric(students["id"]).astype("int64"))
+        names = names[~names.index.duplicated()]
+        frame["fullname"] = names.reindex(frame.index.astype("int64")).fillna("").to_numpy()
     frame.index = frame.index.astype("int64")
     frame.index.name = "user_id"
     return frame.reset_index()
@@ -441,7 +448,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
             before_write()
         run_id = store.runs.insert_pending(doc)
         step("insert_pending")
-        snapshot = _snapshot_frame(features, result, labels)
+        snapshot = _snapshot_frame(features, result, labels, getattr(data, "students", None))
         meta = {"feature_columns": feature_columns, "features_used": list(result.features_used),
                 "scaled_prefix": SNAPSHOT_SCALED_PREFIX, "k": int(result.k), "as_of": data_now,
                 "course_id": course_id}

@@ -84,13 +84,17 @@ def body() -> None:
     only = f3.checkbox(t("cl.only_anomalies"), key="members_anomalies")
     shown = members
     if query:
-        shown = shown[shown["user_id"].astype(str).str.contains(query.strip(), regex=False)
-                      | shown["cluster"].str.contains(query.strip(), case=False, regex=False)]
+        q = query.strip()
+        hit = shown["user_id"].astype(str).str.contains(q, regex=False) \
+            | shown["cluster"].str.contains(q, case=False, regex=False)
+        if "fullname" in shown:
+            hit |= shown["fullname"].astype(str).str.contains(q, case=False, regex=False)
+        shown = shown[hit]
     if group is not None:
         shown = shown[shown["cluster_id"] == group]
     if only:
         shown = shown[shown["anomaly"] != ""]
-    labels = {"user_id": t("cl.col.user_id"), "cluster": t("cl.col.cluster"),
+    labels = {"user_id": t("cl.col.user_id"), "fullname": t("cl.col.fullname"), "cluster": t("cl.col.cluster"),
               "engagement_score": t("cl.col.engagement"), "silhouette": t("cl.col.silhouette"),
               "anomaly": t("cl.col.anomaly")}
     table = shown.drop(columns=["cluster_id"]).rename(columns=labels)

@@ -123,6 +123,7 @@ _T = [
      "Không có dữ liệu từng học viên của lần chạy này."),
     ("cl.col.user_id", "Student id", "Mã học viên"),
     ("cl.col.fullname", "Name", "Họ tên"),
+    ("cl.col.fullname", "Name", "Họ tên"),
     ("cl.col.cluster", "Group", "Nhóm"),
     ("cl.col.engagement", "Engagement (0-100)", "Mức tham gia (0-100)"),
     ("cl.col.silhouette", "Fit (silhouette)", "Độ phù hợp (silhouette)"),

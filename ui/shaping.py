@@ -66,16 +66,18 @@ def heatmap_frame(run: Mapping[str, Any], snapshot: pd.DataFrame | None = None) 
 
 
 def members_frame(run: Mapping[str, Any], snapshot: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per student: user_id, cluster_id, cluster (name), engagement_score, silhouette, anomaly."""
+    """One row per student: user_id, fullname (when known), cluster_id, cluster (name), engagement_score,
+    silhouette, anomaly."""
     names = {int(c["cluster_id"]): c.get("name") or f"#{c['cluster_id']}" for c in run.get("clusters") or []}
     if snapshot is not None and not snapshot.empty and "user_id" in snapshot:
-        cols = [c for c in ("user_id", "cluster_id", "engagement_score", "silhouette") if c in snapshot]
+        cols = [c for c in ("user_id", "fullname", "cluster_id", "engagement_score", "silhouette") if c in snapshot]
         out = snapshot[cols].copy()
     else:
         out = pd.DataFrame([(int(u), int(c["cluster_id"])) for c in run.get("clusters") or []
                             for u in c.get("user_ids") or []], columns=["user_id", "cluster_id"])
     out["user_id"] = out["user_id"].astype("int64")
-    out.insert(2, "cluster", out["cluster_id"].map(lambda c: names.get(int(c), f"#{c}")))
+    out.insert(list(out.columns).index("cluster_id") + 1, "cluster",
+               out["cluster_id"].map(lambda c: names.get(int(c), f"#{c}")))
     flags: dict[int, list[str]] = {}
     for a in run.get("anomalies") or []:
         flags.setdefault(int(a["user_id"]), []).append(str(a.get("reason") or a.get("feature")))

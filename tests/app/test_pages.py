@@ -219,3 +219,13 @@ def test_feature_names_are_shown_in_plain_language(admin, populated):
     text = "\n".join(m.value for m in at.markdown)
     raw = [f["feature"] for c in run["clusters"] for f in c["top_features"][:4]]
     assert raw and all(labels[f]["en"] in text for f in raw)
+
+
+def test_member_table_shows_and_searches_student_names(admin, populated):
+    run = populated.runs.latest(101)
+    frame, _ = populated.snapshots.load(run["run_id"])
+    name = str(frame.loc[frame["fullname"] != "", "fullname"].iloc[0])
+    at = admin.switch_page(PAGES["clusters"]).run()
+    at.text_input(key="members_search").input(name).run()
+    shown = table(at, "Name")
+    assert "Name" in shown.columns and (shown["Name"] == name).all() and len(shown) >= 1
