@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
+from jobs.exports import safe_frame
 from ui.auth import require_course
 from ui.i18n import current_language, t
 from ui.resources import SESSION_KEYS
@@ -47,7 +48,13 @@ def redact(text: str) -> str:
 
 
 def run_page(body: Callable[[], None]) -> None:
-    """Run a page body; any unexpected error becomes an ``st.error`` (the traceback goes to the log)."""
+    """Run a page body for a signed-in user; any unexpected error becomes an ``st.error`` (the traceback
+    goes to the log). A page file reached without the router (a deep link before anyone signed in, when
+    Streamlit still serves ``pages/`` by file name) shows nothing but a request to sign in."""
+    from ui.auth import current_user, forbid
+
+    if current_user() is None:
+        forbid(t("auth.login_first"))
     try:
         body()
     except Exception as exc:  # st.stop / st.rerun are BaseException and pass through
@@ -105,7 +112,8 @@ def fmt_dt(value: Any, with_time: bool = True) -> str:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    """CSV (UTF-8 with BOM, for Excel) whose text cells cannot run as spreadsheet formulas."""
+    return safe_frame(frame).to_csv(index=False).encode("utf-8-sig")
 
 
 def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
@@ -116,6 +124,7 @@ def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
             out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None)
         elif out[col].dtype == object:
             out[col] = out[col].map(lambda v: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v)
+    out = safe_frame(out)  # names typed by students must not become live formulas
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
         out.to_excel(writer, index=False, sheet_name=sheet[:31])

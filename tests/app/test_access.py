@@ -160,3 +160,28 @@ def test_logout_returns_to_the_login_form(populated):
     assert not at.session_state["authentication_status"]
     assert len(at.text_input) == 2  # the sign-in form again
     assert not at.get("plotly_chart") and not at.dataframe
+
+
+@pytest.mark.parametrize("page", ["overview", "clusters", "jobs", "import", "settings"])
+def test_a_page_file_run_without_login_shows_nothing(populated, page):
+    """Before anyone signs in, Streamlit may serve a pages/ file by its name without the router:
+    the page itself asks for a login and draws no data, no uploader, no scheduler state."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(APP).parent / PAGES[page]), default_timeout=60)
+    at.session_state["lang"] = "en"
+    at.run()
+    assert not at.exception, at.exception
+    assert errors(at) == ["Please sign in first."]
+    assert not at.get("plotly_chart") and not at.dataframe and not at.get("file_uploader")
+    assert not at.metric and not at.button
+
+
+def test_signed_out_app_registers_a_navigation(populated):
+    """app.py calls st.navigation even on the login form, which switches off Streamlit's serving of
+    pages/ by file name for every later session."""
+    at = new_app()
+    at.session_state["lang"] = "en"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_input and not at.get("plotly_chart")
