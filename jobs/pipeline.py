@@ -504,7 +504,9 @@ def export_assignments(store: Any, run_id: str, path: str | Path) -> int:
     run = store.runs.get(run_id)
     if run is None:
         raise LookupError(f"no run {run_id}")
-    rows = sorted((int(u), int(c["cluster_id"]), c.get("name") or "")
+    from jobs.exports import safe_cell
+
+    rows = sorted((int(u), int(c["cluster_id"]), safe_cell(c.get("name") or ""))
                    for c in run.get("clusters", []) for u in (c.get("user_ids") or []))
     target = Path(path)
     if target.parent and not target.parent.exists():
