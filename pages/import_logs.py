@@ -25,8 +25,9 @@ def _read(upload: Any) -> Any:
 
 
 def _save(cid: int, name: str, log_bytes: bytes, grades: bytes | None) -> str:
-    folder = data_dir() / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = data_dir() / "imports"  # raw logs hold names and IPs: readable by this account only
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = folder / f"course{cid}_{stamp}.csv"
     path.write_bytes(log_bytes)

@@ -9,7 +9,7 @@ from ui.auth import all_courses, require_admin
 from ui.common import header, redact, run_page
 from ui.i18n import LANGUAGES, t
 from ui.resources import get_config, get_store
-from ui.secrets_file import is_set, update_secrets
+from ui.secrets_file import SecretsFileError, is_set, update_secrets
 from ui.users_admin import users_section
 
 
@@ -24,9 +24,13 @@ def _moodle() -> None:
         std = st.text_input(t("st.std_token"), type="password", key="moodle_std", help=t("st.token_help"))
         custom = st.text_input(t("st.custom_token"), type="password", key="moodle_custom", help=t("st.token_help"))
         if st.form_submit_button(t("st.save_moodle")):
-            update_secrets({"MOODLE_URL": url, "MOODLE_STANDARD_TOKEN": std, "MOODLE_CUSTOM_TOKEN": custom})
-            get_config.clear()
-            st.success(t("common.saved"))
+            try:
+                update_secrets({"MOODLE_URL": url, "MOODLE_STANDARD_TOKEN": std, "MOODLE_CUSTOM_TOKEN": custom})
+            except SecretsFileError as exc:  # a broken file is never overwritten
+                st.error(str(exc))
+            else:
+                get_config.clear()
+                st.success(t("common.saved"))
     if st.button(t("st.test"), key="test_connection"):
         _test_connection()
 
