@@ -238,6 +238,10 @@ class StoreCollection:
         with self._guard():
             return self._raw.create_index(list(keys), **kwargs)
 
+    def drop_index(self, name: str) -> None:
+        with self._guard():
+            self._raw.drop_index(name)
+
     def drop(self) -> None:
         with self._guard():
             self._raw.drop()

@@ -77,7 +77,11 @@ class HistoryEntry(TypedDict):
 
 
 class HistoryDoc(TypedDict):
-    """user_cluster_history: one per (course_id, user_id); ``history`` oldest first."""
+    """What ``history.for_user`` / ``for_course`` return per student; ``history`` oldest first.
+
+    Stored exactly so (one document per (course_id, user_id), ``_id`` ``"<course_id>:<user_id>"``);
+    ``last_updated`` is the newest entry's timestamp (see ``storage.repositories.history``).
+    """
 
     course_id: int
     user_id: int

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.errors import OperationFailure
 
-__all__ = ["INDEXES", "ensure_indexes"]
+__all__ = ["INDEXES", "OBSOLETE_INDEXES", "ensure_indexes"]
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,16 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("course_id", 1), ("run_id", 1)], {"name": "course_run_unique", "unique": True}),
         ([("course_id", 1), ("status", 1), ("run_at", -1)], {"name": "course_status_run_at"}),
     ],
+    # one document per (course, student) with _id "<course_id>:<user_id>" (the _id is the
+    # uniqueness: no unique compound index, which litemongo checks expensively on every write)
     "user_cluster_history": [
-        ([("course_id", 1), ("user_id", 1)], {"name": "course_user_unique", "unique": True}),
+        ([("course_id", 1)], {"name": "course_id"}),
+        ([("user_id", 1)], {"name": "user_id"}),
+        ([("history.run_id", 1)], {"name": "history_run_id"}),
+    ],
+    # one small document per finished run (_id = run_id), see repositories/runs.py
+    "run_summaries": [
+        ([("course_id", 1), ("run_at", -1)], {"name": "course_run_at"}),
     ],
     "cluster_snapshots": [
         ([("run_id", 1), ("chunk", 1)], {"name": "run_chunk_unique", "unique": True}),
@@ -56,16 +64,37 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
 }
 
+#: collection -> index names of older layouts, dropped by ``ensure_indexes`` when present.
+OBSOLETE_INDEXES: dict[str, set[str]] = {
+    # the unique (course_id, user_id) index and the indexes of the short-lived run-chunk layout
+    "user_cluster_history": {"course_user_unique", "course_user", "course_run_chunk", "user_ids_course"},
+}
+
+
+def _drop_obsolete(col: Any, names: set[str]) -> None:
+    try:
+        present = {ix.get("name") for ix in col.list_indexes()}
+        for name in sorted(names & present):
+            col.drop_index(name)
+            log.info("index %s.%s dropped (obsolete)", col.name, name)
+    except OperationFailure as exc:  # e.g. no rights to drop an index on a shared database
+        log.warning("obsolete indexes of %s not dropped: %s", col.name, exc)
+
 
 def ensure_indexes(db: Any) -> list[str]:
     """Create every index on ``db`` (a :class:`storage.Store` or a pymongo ``Database``).
 
-    Idempotent: existing indexes with the same name and keys are left alone. Returns
-    ``"collection.index"`` names.
+    Idempotent: existing indexes with the same name and keys are left alone, obsolete ones
+    (``OBSOLETE_INDEXES``) are dropped. Re-syncs the run summaries last (see ``storage.migrations``).
+    Returns ``"collection.index"`` names.
     """
+    from .migrations import sync_run_summaries
+
     created = []
     for collection, specs in INDEXES.items():
         col = db.collection(collection) if hasattr(db, "collection") else db[collection]
+        if collection in OBSOLETE_INDEXES:
+            _drop_obsolete(col, OBSOLETE_INDEXES[collection])
         for keys, options in specs:
             try:
                 col.create_index(keys, **options)
@@ -73,4 +102,5 @@ def ensure_indexes(db: Any) -> list[str]:
                 log.warning("index %s.%s not created: %s", collection, options["name"], exc)
                 continue
             created.append(f"{collection}.{options['name']}")
+    sync_run_summaries(db)
     return created

@@ -1,9 +1,18 @@
-"""course_clusters: one document per run of a course; visible only once finished."""
+"""course_clusters: one document per run of a course; visible only once finished.
+
+Every finished run also has a small document in ``run_summaries`` (``_id`` = run_id: course_id,
+run_at, created_at, k, students, ...), written by ``mark_finished`` and removed by ``delete`` /
+``discard_unfinished``. ``latest``, ``list``, ``count``, ``run_ids`` and ``courses_with_runs`` filter
+and sort those instead of decoding every (large) run document; ``storage.ensure_indexes`` rebuilds
+them when they disagree with the runs (older data, or a crash between the two writes).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+
+from storage.migrations import SUMMARY_FIELDS, run_summary
 
 from .base import NO_ID, Repository, clean, new_id
 
@@ -12,12 +21,28 @@ __all__ = ["RunRepository", "PENDING", "FINISHED"]
 PENDING = "pending"
 FINISHED = "finished"
 _NEWEST_FIRST = [("run_at", -1), ("created_at", -1), ("_id", -1)]
+# the same order on run_summaries ("oid" is the run document's _id)
+_SUMMARY_NEWEST_FIRST = [("run_at", -1), ("created_at", -1), ("oid", -1)]
+SUMMARIES = "run_summaries"
 
 
 class RunRepository(Repository):
     """Runs (collection ``course_clusters``); see "The run document" in docs/contracts.md."""
 
     collection_name = "course_clusters"
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self._summaries = store.collection(SUMMARIES)
+
+    def _summary_ids(self, query: dict[str, Any], limit: int = 0) -> list[str]:
+        rows = self._summaries.find(query, {"_id": 0, "run_id": 1}, sort=_SUMMARY_NEWEST_FIRST, limit=limit)
+        return [r["run_id"] for r in rows]
+
+    def _refresh_summary(self, doc: dict | None) -> None:
+        """Write (or replace) the summary of a finished run document read with ``SUMMARY_FIELDS``."""
+        if doc is not None:
+            self._summaries.replace_one({"_id": doc["run_id"]}, run_summary(doc), upsert=True)
 
     def insert_pending(self, doc: dict[str, Any]) -> str:
         """Insert ``doc`` as a pending (invisible) run and return its ``run_id``.
@@ -42,15 +67,22 @@ class RunRepository(Repository):
         """Set top-level ``fields`` on a run (e.g. while it is still pending)."""
         fields = {k: v for k, v in self._safe(fields).items() if k not in {"_id", "run_id", "status"}}
         if fields:
-            if self._col.update_one({"run_id": run_id}, {"$set": fields}).matched_count == 0:
-                raise LookupError(f"no run {run_id}")
+            with self._store.locked():
+                doc = self._col.find_one_and_update({"run_id": run_id}, {"$set": fields}, projection=SUMMARY_FIELDS)
+                if doc is None:
+                    raise LookupError(f"no run {run_id}")
+                if self._summaries.count_documents({"_id": run_id}):  # only finished runs have one
+                    self._refresh_summary(doc)
 
     def mark_finished(self, run_id: str, extra: dict[str, Any] | None = None) -> None:
         """Make the run visible (last write of a run). ``extra`` fields are set at the same time."""
         fields = {k: v for k, v in self._safe(extra or {}).items() if k not in {"_id", "run_id"}}
         fields.update(status=FINISHED, finished_at=self._now())
-        if self._col.update_one({"run_id": run_id}, {"$set": fields}).matched_count == 0:
-            raise LookupError(f"no run {run_id}")
+        with self._store.locked():  # embedded: both writes at once; MongoDB: re-synced at start-up
+            doc = self._col.find_one_and_update({"run_id": run_id}, {"$set": fields}, projection=SUMMARY_FIELDS)
+            if doc is None:
+                raise LookupError(f"no run {run_id}")
+            self._refresh_summary(doc)
 
     def discard_unfinished(self, course_id: int) -> list[str]:
         """Remove the course's pending runs with their snapshot chunks, history entries and alerts.
@@ -64,14 +96,23 @@ class RunRepository(Repository):
             self._store.snapshots.delete_run(run_id)
             self._store.history.pull_run(course_id, run_id)
             self._store.alerts.delete_run(run_id)
+            self._summaries.delete_many({"_id": run_id})  # none expected: pending runs have no summary
             self._col.delete_many({"run_id": run_id, "status": PENDING})
         return run_ids
 
     def latest(self, course_id: int, *, before: dt.datetime | None = None) -> dict | None:
         """The newest finished run of the course (optionally with ``run_at`` before a time)."""
-        query: dict[str, Any] = {"course_id": course_id, "status": FINISHED}
+        query: dict[str, Any] = {"course_id": course_id}
         if before is not None:
             query["run_at"] = {"$lt": self._safe(before)}
+        for run_id in self._summary_ids(query, limit=1):
+            doc = self._col.find_one({"run_id": run_id, "status": FINISHED}, NO_ID)
+            if doc is not None:
+                return doc
+            break  # a stale summary (run deleted by hand): answer from the runs themselves
+        else:
+            return None
+        query["status"] = FINISHED
         return self._col.find_one(query, NO_ID, sort=_NEWEST_FIRST)
 
     def get(self, run_id: str) -> dict | None:
@@ -80,20 +121,22 @@ class RunRepository(Repository):
 
     def list(self, course_id: int, limit: int = 52) -> list[dict]:
         """Finished runs, newest first, without the member lists (``clusters.user_ids``)."""
-        return self._col.find(
-            {"course_id": course_id, "status": FINISHED},
-            {"_id": 0, "clusters.user_ids": 0},
-            sort=_NEWEST_FIRST,
-            limit=limit,
+        run_ids = self._summary_ids({"course_id": course_id}, limit=limit)
+        if not run_ids:
+            return []
+        docs = self._col.find(
+            {"run_id": {"$in": run_ids}, "status": FINISHED}, {"_id": 0, "clusters.user_ids": 0}
         )
+        by_id = {d["run_id"]: d for d in docs}
+        return [by_id[r] for r in run_ids if r in by_id]
 
     def count(self, course_id: int) -> int:
         """Number of finished runs of the course."""
-        return self._col.count_documents({"course_id": course_id, "status": FINISHED})
+        return self._summaries.count_documents({"course_id": course_id})
 
     def courses_with_runs(self) -> list[int]:
         """Course ids that have at least one finished run, ascending."""
-        return sorted(self._col.distinct("course_id", {"status": FINISHED}))
+        return sorted(self._summaries.distinct("course_id"))
 
     def labels(self, run_id: str) -> dict[int, int]:
         """user_id -> cluster_id of one run."""
@@ -106,8 +149,7 @@ class RunRepository(Repository):
 
     def run_ids(self, course_id: int) -> list[str]:
         """Finished run ids of the course, newest first."""
-        rows = self._col.find({"course_id": course_id, "status": FINISHED}, {"_id": 0, "run_id": 1}, sort=_NEWEST_FIRST)
-        return [r["run_id"] for r in rows]
+        return self._summary_ids({"course_id": course_id})
 
     def delete(self, run_id: str) -> None:
         """Delete one run and everything keyed by it (admin tool; history entries included)."""
@@ -118,4 +160,6 @@ class RunRepository(Repository):
         self._store.history.pull_run(doc["course_id"], run_id)
         self._store.alerts.delete_run(run_id)
         clean(doc)
-        self._col.delete_many({"run_id": run_id})
+        with self._store.locked():
+            self._summaries.delete_many({"_id": run_id})
+            self._col.delete_many({"run_id": run_id})

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import NO_ID, Repository
+from storage.bson_safe import to_bson_safe
+
+from .base import Repository
 
 __all__ = ["SnapshotRepository", "CHUNK_ROWS"]
 
@@ -32,6 +34,18 @@ def _restore(values: list, dtype: str) -> pd.Series | list:
         return pd.Series(values).astype(dtype)
     except (TypeError, ValueError):
         return pd.Series(values, dtype=object)
+
+
+def _column_values(column: pd.Series) -> list:
+    """One column as BSON-safe plain values; numpy numeric columns skip the per-value walk."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        values = column.to_numpy()
+        out = values.tolist()
+        if dtype.kind == "f" and np.isnan(values).any():
+            out = [None if v != v else v for v in out]  # NaN -> None, as to_bson_safe does
+        return out
+    return to_bson_safe(column.tolist())
 
 
 class SnapshotRepository(Repository):
@@ -65,7 +79,6 @@ class SnapshotRepository(Repository):
                 "n_chunks": n_chunks,
                 "rows": len(part),
                 "user_ids": part.index.tolist(),
-                "values": [part.iloc[:, j].tolist() for j in range(len(columns))],
                 "saved_at": now,
                 "run_at": run_at,
             }
@@ -80,13 +93,18 @@ class SnapshotRepository(Repository):
                     total_rows=n_rows,
                     meta=meta,
                 )
-            docs.append(self._safe(doc))
+            doc = self._safe(doc)
+            doc["values"] = [_column_values(part.iloc[:, j]) for j in range(len(columns))]
+            docs.append(doc)
         self._col.insert_many(docs)
         return n_chunks
 
     def load(self, run_id: str) -> tuple[pd.DataFrame, dict]:
         """Reassemble the frame saved for ``run_id`` and its meta; ``KeyError`` when absent or partial."""
-        chunks = self._col.find({"run_id": run_id}, NO_ID, sort=[("chunk", 1)])
+        # no projection: the embedded store would copy every value of every chunk to apply one
+        chunks = self._col.find({"run_id": run_id}, sort=[("chunk", 1)])
+        for chunk in chunks:
+            chunk.pop("_id", None)
         if not chunks or chunks[0]["chunk"] != 0:
             raise KeyError(f"no snapshot for run {run_id}")
         head = chunks[0]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import fcntl
 import multiprocessing as mp
 import os
+import queue
 import threading
+import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -90,20 +93,65 @@ def test_threads_share_one_store_without_loss_or_double_claim(store: Store) -> N
         assert store.jobs.get(job_id)["owner"]["id"] == f"t{t}"
 
 
+#: a worker that makes no visible progress for this long is stuck (deadlock), not slow.
+STALL_TIMEOUT = 120.0
+#: hard cap on the whole race (spawning included), generous for a heavily loaded 2-core machine.
+RACE_TIMEOUT = 600.0
+
+
+def _progress(store: Store) -> tuple[int, int]:
+    """(wins recorded, counter value): grows while at least one worker is doing work."""
+    counter = store.collection("race_counter").find_one({"_id": "c"}) or {}
+    return store.collection("race_wins").count_documents({}), int(counter.get("n", 0))
+
+
+def _wait_for_workers(store: Store, procs: list, ready: Any, n_ready: int, go: Any) -> list[str]:
+    """Start the race once every worker is ready; wait while it progresses. Returns worker names.
+
+    No sleep decides anything: each wait is on a queue / process / the store, bounded by a stall
+    timeout (no progress at all) and an overall cap, both far above a loaded machine's pace.
+    """
+    started = time.monotonic()
+    names: list[str] = []
+    while len(names) < n_ready:  # spawning + importing can take long on a loaded machine
+        remaining = RACE_TIMEOUT - (time.monotonic() - started)
+        dead = [p.exitcode for p in procs if p.exitcode is not None]
+        assert not dead and remaining > 0, f"workers not ready after {time.monotonic() - started:.0f} s: {dead}"
+        try:
+            names.append(ready.get(timeout=min(5.0, remaining)))
+        except queue.Empty:
+            continue
+    go.set()
+    last, last_change = _progress(store), time.monotonic()
+    for p in procs:
+        while p.exitcode is None:
+            p.join(1.0)  # poll: bounded wait on the process itself
+            now, seen = time.monotonic(), _progress(store)
+            if seen != last:
+                last, last_change = seen, now
+            assert now - last_change < STALL_TIMEOUT, f"no progress for {STALL_TIMEOUT:.0f} s at {seen}: stuck"
+            assert now - started < RACE_TIMEOUT, f"race not done after {RACE_TIMEOUT:.0f} s (progress {seen})"
+    return names
+
+
 def check_two_process_race(store: Store, data_dir: str, *, uri: str | None = None, db_name: str | None = None) -> None:
     """Two spawned processes race for 60 leases and 60 job claims and do 150 $inc each."""
     rounds, incs = 60, 150
     job_ids = [store.jobs.create([i], "cli") for i in range(rounds)]
     ctx = mp.get_context("spawn")
     ready, go = ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=race, args=(data_dir, rounds, incs, ready, go, uri, db_name)) for _ in range(2)]
+    procs = [ctx.Process(target=race, args=(data_dir, rounds, incs, ready, go, uri, db_name, RACE_TIMEOUT))
+             for _ in range(2)]
     for p in procs:
         p.start()
-    names = [ready.get(timeout=60) for _ in procs]
-    go.set()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    try:
+        names = _wait_for_workers(store, procs, ready, len(procs), go)
+    finally:
+        for p in procs:  # never leave a worker behind (a failed wait above)
+            if p.exitcode is None:
+                p.kill()
+                p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0], "a worker failed (see its traceback above)"
     wins = store.collection("race_wins").find({}, {"_id": 0})
     leases = Counter(w["round"] for w in wins if w["kind"] == "lease")
     claims = Counter(w["round"] for w in wins if w["kind"] == "claim")

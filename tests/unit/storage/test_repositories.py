@@ -154,7 +154,87 @@ def test_history_record_appends_per_user_and_is_idempotent(store: Store) -> None
 
     assert store.history.pull_run(101, "r2") == 6
     assert [h["run_id"] for h in store.history.for_user(101, 2)["history"]] == ["r1"]
-    assert store.history.for_user(101, 6)["history"] == []
+    assert store.history.for_user(101, 6) is None  # only had r2: no document left
+    assert store.history.count(101) == 5
+
+
+def _raw_history(store: Store, course_id: int) -> dict:
+    """The stored documents of a course exactly as an outside tool reads them, by user_id."""
+    return {d["user_id"]: d for d in store.collection("user_cluster_history").find({"course_id": course_id})}
+
+
+def test_history_stored_shape_is_one_document_per_student(store: Store) -> None:
+    """DESIGN.md contract: {course_id, user_id, history[] oldest first, last_updated} per (course, user)."""
+    t1, t2 = T0 + dt.timedelta(weeks=1), T0 + dt.timedelta(weeks=2)
+    first = [{"user_id": u, "cluster_id": u % 3, "transition_type": "initial", "previous_cluster_id": None}
+             for u in range(1, 31)]
+    store.history.record(101, "r1", T0, first)
+    store.history.record(101, "r3", t2, [{"user_id": u, "cluster_id": 0, "transition_type": "moved" if u % 3 else
+                                          "stable", "previous_cluster_id": u % 3} for u in range(1, 31)])
+    # a backfill of the run in between, written last, for some students and one newcomer
+    store.history.record(101, "r2", t1, [{"user_id": u, "cluster_id": 2, "transition_type": "moved",
+                                          "previous_cluster_id": u % 3, "note": "backfill"} for u in (3, 4, 99)])
+    store.history.record(102, "x1", T0, [{"user_id": 3, "cluster_id": 5, "transition_type": "initial"}])
+
+    raw = _raw_history(store, 101)
+    assert sorted(raw) == [*range(1, 31), 99]
+    entry_keys = {"run_id", "timestamp", "cluster_id", "transition_type", "previous_cluster_id"}
+    for user_id, doc in raw.items():
+        assert set(doc) == {"_id", "course_id", "user_id", "history", "last_updated"}
+        assert doc["_id"] == f"101:{user_id}" and doc["course_id"] == 101
+        assert isinstance(doc["history"], list) and doc["history"]
+        stamps = [h["timestamp"] for h in doc["history"]]
+        assert stamps == sorted(stamps) and doc["last_updated"] == stamps[-1]
+        for h in doc["history"]:
+            assert set(h) == entry_keys | ({"note"} if h["run_id"] == "r2" else set())
+            assert h["transition_type"] in ("initial", "stable", "moved")
+    assert [h["run_id"] for h in raw[4]["history"]] == ["r1", "r2", "r3"]
+    assert raw[4]["history"][1] == {"run_id": "r2", "timestamp": t1, "cluster_id": 2, "transition_type": "moved",
+                                    "previous_cluster_id": 1, "note": "backfill"}
+    assert raw[4]["last_updated"] == t2
+    assert [h["run_id"] for h in raw[99]["history"]] == ["r2"] and raw[99]["last_updated"] == t1
+    assert [h["run_id"] for h in raw[5]["history"]] == ["r1", "r3"]
+    assert store.collection("user_cluster_history").count_documents({}) == 32  # 31 + course 102's student
+    assert _raw_history(store, 102)[3]["_id"] == "102:3"
+    assert store.history.for_user(101, 4) == {k: v for k, v in raw[4].items() if k != "_id"}
+
+    # re-recording a run replaces its entries (no duplicate, new values win)
+    before = _raw_history(store, 101)
+    store.history.record(101, "r3", t2, [{"user_id": u, "cluster_id": 0, "transition_type": "moved" if u % 3 else
+                                          "stable", "previous_cluster_id": u % 3} for u in range(1, 31)])
+    assert _raw_history(store, 101) == before
+    store.history.record(101, "r2", t1, [{"user_id": 4, "cluster_id": 1, "transition_type": "stable",
+                                          "previous_cluster_id": 1}])
+    raw = _raw_history(store, 101)
+    assert [(h["run_id"], h["cluster_id"]) for h in raw[4]["history"]] == [("r1", 1), ("r2", 1), ("r3", 0)]
+    assert [h["run_id"] for h in raw[3]["history"]] == ["r1", "r3"]  # no longer in the re-recorded run
+    assert 99 not in raw  # only had the re-recorded run's entry: no empty document is left behind
+
+    # pull_run: entries go, last_updated falls back to the newest remaining entry
+    assert store.history.pull_run(101, "r3") == 30
+    raw = _raw_history(store, 101)
+    assert [h["run_id"] for h in raw[4]["history"]] == ["r1", "r2"] and raw[4]["last_updated"] == t1
+    assert [h["run_id"] for h in raw[5]["history"]] == ["r1"] and raw[5]["last_updated"] == T0
+    assert store.history.pull_run(101, "r3") == 0
+    assert store.history.count(101) == 30 and store.history.at_run(101, "r3") == {}
+    assert _raw_history(store, 102)[3]["history"][0]["run_id"] == "x1"  # another course is untouched
+
+
+def test_discard_unfinished_restores_the_stored_history(store: Store) -> None:
+    good = store.runs.insert_pending(_run_doc())
+    rows = [{"user_id": u, "cluster_id": u % 2, "transition_type": "initial"} for u in range(1, 21)]
+    store.history.record(101, good, T0, rows)
+    store.runs.mark_finished(good)
+    before = _raw_history(store, 101)
+    crashed = store.runs.insert_pending(_run_doc(run_at=T0 + dt.timedelta(weeks=1)))
+    store.history.record(101, crashed, T0 + dt.timedelta(weeks=1),
+                         [{"user_id": u, "cluster_id": 1, "transition_type": "moved", "previous_cluster_id": 0}
+                          for u in range(1, 26)])
+    assert len(store.history.at_run(101, crashed)) == 25
+    assert store.runs.discard_unfinished(101) == [crashed]
+    after = _raw_history(store, 101)
+    assert after == before  # every earlier document exactly as it was, the crashed run's newcomers gone
+    assert store.history.at_run(101, crashed) == {}
 
 
 # -- snapshots ----------------------------------------------------------------------------------
@@ -436,7 +516,9 @@ def test_store_basics(store: Store) -> None:
     names = set(store.collection_names())
     assert {"course_clusters", "user_cluster_history", "cluster_snapshots", "cluster_jobs", "locks"} <= names
     ix = {i["name"] for i in store.collection("user_cluster_history").list_indexes()}
-    assert "course_user_unique" in ix
+    # one document per student with _id "<course>:<user>": plain indexes, no unique compound one
+    assert {"course_id", "user_id", "history_run_id"} <= ix and "course_user_unique" not in ix
+    assert "course_run_at" in {i["name"] for i in store.collection("run_summaries").list_indexes()}
     from storage import ensure_indexes
 
     assert ensure_indexes(store) == ensure_indexes(store)  # idempotent
@@ -517,7 +599,7 @@ def test_admin_helpers(store: Store) -> None:
     store.runs.mark_finished(rid)
     store.runs.delete(rid)
     assert store.runs.get(rid) is None and not store.snapshots.exists(rid)
-    assert store.history.for_user(101, 1)["history"] == []
+    assert store.history.for_user(101, 1) is None
     store.runs.delete(rid)  # no-op
 
     old = store.jobs.create([1], "cli")
