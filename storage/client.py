@@ -409,7 +409,9 @@ def open_store(
             key = f"embedded|{root}|{fallback_db}"
             store = _STORES.get((pid, key))
             if store is None:
-                root.mkdir(parents=True, exist_ok=True)
+                if not root.exists():
+                    # the store holds student names and password hashes: this account only
+                    root.mkdir(mode=0o700, parents=True)
                 _patch_litemongo()
                 import litemongo
 

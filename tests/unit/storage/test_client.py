@@ -122,3 +122,13 @@ def test_closed_store_says_so(tmp_path, monkeypatch) -> None:
         store.settings.get("x")
     assert open_store(data_dir=tmp_path) is not store
     open_store(data_dir=tmp_path).close()
+
+
+def test_new_data_dir_is_private(tmp_path):
+    import stat
+
+    from storage import open_store
+
+    root = tmp_path / "fresh" / "data"
+    open_store(data_dir=root).runs.count(1)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
