@@ -30,8 +30,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
 
 
 class _RedactingFormatter(logging.Formatter):
+    """Masks token-like values and every configured secret (env or secrets file) in log lines."""
+
+    def __init__(self, fmt: str, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__(fmt)
+        self._secrets = secrets
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return redact(super().format(record), self._secrets)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -46,11 +52,22 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+def _configured_secrets() -> tuple[str, ...]:
+    """Literal secret values from the environment and the secrets file (for masking, never printed)."""
+    try:
+        cfg = load_config()
+    except Exception:  # a broken configuration must not break logging
+        return ()
+    values = (cfg.moodle_standard_token, cfg.moodle_custom_token, cfg.gemini_api_key, cfg.mongodb_uri)
+    return tuple(v for v in values if v)
+
+
 def _setup_logging(verbose: int) -> None:
     # quiet by default: the command's own one-line "error: ..." is the message; -v shows the job's log
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.ERROR
     handler = _StderrHandler()
-    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                             _configured_secrets()))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h.formatter, _RedactingFormatter)]:
         root.removeHandler(old)

@@ -20,7 +20,8 @@ __all__ = [
 ]
 
 #: Environment variables whose values must never appear in a log line, job record or CLI output.
-SECRET_ENV_VARS = ("MOODLE_STANDARD_TOKEN", "MOODLE_CUSTOM_TOKEN", "GEMINI_API_KEY", "MONGODB_URI")
+SECRET_ENV_VARS = ("MOODLE_STANDARD_TOKEN", "MOODLE_CUSTOM_TOKEN", "GEMINI_API_KEY", "MONGODB_URI",
+                   "COHORTLENS_ADMIN_PASSWORD", "COHORTLENS_COOKIE_KEY")
 
 
 class JobsError(Exception):
@@ -125,10 +126,12 @@ def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     values = [s for s in secrets if s] + [os.environ.get(v) or "" for v in SECRET_ENV_VARS]
     for value in sorted({v for v in values if len(v) >= 4}, key=len, reverse=True):
         out = out.replace(value, "***")
+    from storage.bson_safe import redact as _patterns  # query, form, JSON, header and URI forms
+
     out = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", out)
     out = _URI_PASSWORD.sub(lambda m: f"{m.group(1)}:***@", out)
     out = _BEARER.sub(lambda m: f"{m.group(1)}***", out)
-    return out
+    return _patterns(out)
 
 
 def describe_error(exc: BaseException, secrets: Iterable[str | None] = (), limit: int = 500) -> dict:

@@ -20,15 +20,21 @@ UTC = dt.UTC
 
 _PASSTHROUGH = (str, bytes, bool, int, type(None), Decimal)
 
-# key=value pairs that must never reach the database or a log (tokens, keys, passwords).
+# name/value pairs that must never reach the database or a log (tokens, keys, passwords), written as
+# a query or form (name=value, name%3Dvalue), JSON ("name": "value") or a header (name: value).
 _SECRET_RE = re.compile(
-    r"(?i)\b(wstoken|token|api[_-]?key|key|password|passwd|secret)=([^&\s'\"]+)"
+    r"""(?i)(?P<key>\b(?:ws|private|access_|refresh_)?token|api[_-]?key|\bkey|password|passwd|secret"""
+    r"""|moodle_(?:standard|custom)_token|cookie_key)(?P<sep>["']?\s*[:=]\s*["']?|%3D)(?P<value>[^&\s"',;}\])]+)"""
 )
+_URI_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+):(?P<value>[^@\s]+)@", re.IGNORECASE)
+_HEADER = re.compile(r"(?i)(?P<head>authorization:\s*(?:bearer|basic)\s+|x-goog-api-key:\s*)(?P<value>\S+)")
 
 
 def redact(text: str) -> str:
-    """Replace the value of token-like ``name=value`` pairs with ``***``."""
-    return _SECRET_RE.sub(lambda m: f"{m.group(1)}=***", text)
+    """Replace the values of token-like pairs, URI passwords and auth headers with ``***``."""
+    out = _SECRET_RE.sub(lambda m: f"{m.group('key')}{m.group('sep')}***", str(text))
+    out = _URI_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", out)
+    return _HEADER.sub(lambda m: f"{m.group('head')}***", out)
 
 
 def ensure_utc(value: dt.datetime) -> dt.datetime:

@@ -98,3 +98,21 @@ def test_utc_helper_and_redact() -> None:
     text = "GET https://m.example/webservice/rest/server.php?wstoken=test-token-abc&wsfunction=x failed"
     assert "test-token-abc" not in redact(text)
     assert "wsfunction=x" in redact(text)
+
+
+@pytest.mark.parametrize("text", [
+    "https://m.example/webservice/rest/server.php?wstoken=SECRETVALUE123&x=1",
+    '{"wstoken": "SECRETVALUE123"}',
+    "wstoken%3DSECRETVALUE123",
+    "token: SECRETVALUE123",
+    "access_token=SECRETVALUE123",
+    "mongodb+srv://user:SECRETVALUE123@cluster.example/db",
+    "Authorization: Bearer SECRETVALUE123",
+    "x-goog-api-key: SECRETVALUE123",
+    "MOODLE_CUSTOM_TOKEN = 'SECRETVALUE123'",
+])
+def test_redact_every_written_form(text):
+    from storage.bson_safe import redact
+
+    out = redact(text)
+    assert "SECRETVALUE123" not in out and "***" in out
