@@ -27,28 +27,40 @@ REPORT_FIELDS = ["date", "course_id", "course_name", "course_shortname", "num_st
 
 def _lower_codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Factorise a text column once; string work happens on the distinct values only."""
+    if isinstance(col.dtype, pd.CategoricalDtype):  # already factorised (-1 = missing)
+        return col.cat.codes.to_numpy(), [str(u).lower() for u in col.cat.categories]
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
     return codes, [str(u).lower() for u in uniques]
 
 
-def _component(logs: pd.DataFrame) -> np.ndarray:
-    """Component per row; from the eventname ("\\mod_quiz\\event\\...") where the column is empty."""
+def _component(logs: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Component per row as (codes, names); from the eventname ("\\mod_quiz\\event\\...") where the
+    column is empty. Works on the distinct values only (no per-row strings)."""
     n = len(logs)
-    comp = np.full(n, "", dtype=object)
+    names: list[str] = [""]
+    pos = {"": 0}
+
+    def code_table(values: list[str]) -> np.ndarray:
+        out = np.empty(len(values) + 1, dtype=np.int64)
+        for i, v in enumerate([*values, ""]):
+            out[i] = pos.setdefault(v, len(pos))
+            if out[i] == len(names):
+                names.append(v)
+        return out
+
+    comp = np.zeros(n, dtype=np.int64)
     if "component" in logs.columns:
         codes, uniq = _lower_codes(logs["component"])
-        table = np.array(uniq + [""], dtype=object)
-        comp = table[np.where(codes >= 0, codes, len(uniq))]
+        comp = code_table(uniq)[np.where(codes >= 0, codes, len(uniq))]
     if "eventname" in logs.columns:
         codes, uniq = _lower_codes(logs["eventname"])
         parsed = []
         for u in uniq:
             parts = [p for p in u.split("\\") if p]
             parsed.append(parts[0] if len(parts) >= 3 else "")
-        table = np.array(parsed + [""], dtype=object)
-        ev_comp = table[np.where(codes >= 0, codes, len(uniq))]
-        comp = np.where(comp == "", ev_comp, comp)
-    return comp
+        ev_comp = code_table(parsed)[np.where(codes >= 0, codes, len(uniq))]
+        comp = np.where(comp == 0, ev_comp, comp)
+    return comp, names
 
 
 def activity_report(data: Any, *, timezone: str | None = "UTC") -> list[dict]:
@@ -73,7 +85,7 @@ def activity_report(data: Any, *, timezone: str | None = "UTC") -> list[dict]:
     ok = np.isfinite(t)
     if not ok.any():
         return []
-    logs = logs[ok]
+    # Per-row arrays are computed on the whole frame and masked: copying every log column is costlier.
     t = t[ok].astype(np.int64)
     day = (t + _local_offsets(t, tz)) // 86400
     d0, d1 = int(day.min()), int(day.max())
@@ -81,21 +93,22 @@ def activity_report(data: Any, *, timezone: str | None = "UTC") -> list[dict]:
     didx = day - d0
     if "action" in logs.columns:
         codes, uniq = _lower_codes(logs["action"])
-        viewed = np.isin(codes, [i for i, u in enumerate(uniq) if u == "viewed"])
+        viewed = np.isin(codes, [i for i, u in enumerate(uniq) if u == "viewed"])[ok]
     else:
-        viewed = np.zeros(len(logs), dtype=bool)
+        viewed = np.zeros(len(t), dtype=bool)
     if "contextlevel" in logs.columns:
-        lvl = pd.to_numeric(logs["contextlevel"], errors="coerce").to_numpy(dtype=float)
+        lvl = pd.to_numeric(logs["contextlevel"], errors="coerce").to_numpy(dtype=float)[ok]
         viewed = viewed & (lvl == 70)
-    comp_codes, comp_uniq = pd.factorize(_component(logs))
-    pos = {str(u): i for i, u in enumerate(comp_uniq)}
+    comp_all, comp_names = _component(logs)
+    comp_codes = comp_all[ok]
+    pos = {u: i for i, u in enumerate(comp_names)}
     counts = {}
     for field, c in REPORT_COMPONENTS.items():
         m = viewed & (comp_codes == pos.get(c, -2))
         counts[field] = np.bincount(didx[m], minlength=nd)
     total = sum(counts.values())
     if "userid" in logs.columns:
-        uid = pd.to_numeric(logs["userid"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+        uid = pd.to_numeric(logs["userid"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)[ok]
         pairs = pd.DataFrame({"d": didx, "u": uid}).drop_duplicates()
         active_users = np.bincount(pairs["d"].to_numpy(), minlength=nd)
     else:

@@ -20,6 +20,7 @@ __all__ = [
     "MIX_COLUMNS",
     "TEMPORAL_COLUMNS",
     "PERFORMANCE_COLUMNS",
+    "RECENCY_COLUMNS",
     "FEATURE_COLUMNS",
     "COUNT_COLUMNS",
     "DEFAULT_WEIGHTS",
@@ -27,6 +28,8 @@ __all__ = [
     "NIGHT_HOURS",
     "SESSION_GAP_SECONDS",
     "RECENCY_HORIZON_DAYS",
+    "RECENT_DAYS",
+    "TREND_WEEKS",
     "classify_events",
     "extract_features",
     "engagement_score",
@@ -66,15 +69,20 @@ _MIX_PARTS = {
     "quiz_share": ["quiz_views", "quiz_attempt_events"],
     "assignment_share": ["assignment_views", "submissions"],
 }
-FEATURE_COLUMNS = ACTIVITY_COLUMNS + MIX_COLUMNS + TEMPORAL_COLUMNS + PERFORMANCE_COLUMNS
+#: Who is slipping (or picking up) lately: events in the last ``RECENT_DAYS`` days before ``now`` and the
+#: relative slope of the student's weekly event counts over the last ``TREND_WEEKS`` whole weeks.
+RECENCY_COLUMNS = ["events_last_14d", "activity_trend"]
+FEATURE_COLUMNS = ACTIVITY_COLUMNS + MIX_COLUMNS + TEMPORAL_COLUMNS + PERFORMANCE_COLUMNS + RECENCY_COLUMNS
 #: Heavy-tailed counts (log1p before scaling).
 COUNT_COLUMNS = ACTIVITY_COLUMNS + ["active_days", "active_span_days", "events_per_active_day", "sessions",
-                                    "quiz_attempts", "days_since_last_activity"]
+                                    "quiz_attempts", "days_since_last_activity", "events_last_14d"]
 
 DEFAULT_WEIGHTS: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.2)
 NIGHT_HOURS = (0, 6)  # local hours [0, 6) count as night
 SESSION_GAP_SECONDS = 30 * 60
 RECENCY_HORIZON_DAYS = 28.0
+RECENT_DAYS = 14
+TREND_WEEKS = 4  # activity_trend: 7-day bins ending at ``now``, whole bins inside the course window only
 MIN_TREND_QUIZZES = 3  # a slope over fewer graded quizzes is mostly noise; it is 0 then
 
 ENGAGEMENT_FORMULA = (
@@ -172,8 +180,13 @@ def classify_events(logs: pd.DataFrame) -> np.ndarray:
     # other three only for rows without an eventname.
     codes = np.full(n, _CAT_INDEX["other_events"], dtype=np.int8)
     if "eventname" in logs.columns:
-        ev_codes, ev_uniques = pd.factorize(logs["eventname"], use_na_sentinel=True)
-        ev_uniques = [str(u) for u in ev_uniques]
+        ev_col = logs["eventname"]
+        if isinstance(ev_col.dtype, pd.CategoricalDtype):  # already factorised: use its codes
+            ev_codes = ev_col.cat.codes.to_numpy()
+            ev_uniques = [str(u) for u in ev_col.cat.categories]
+        else:
+            ev_codes, ev_uniques = pd.factorize(ev_col, use_na_sentinel=True)
+            ev_uniques = [str(u) for u in ev_uniques]
         # Component/action/target for each distinct eventname, from its first row (identical in Moodle).
         firsts = pd.Series(ev_codes).drop_duplicates()
         first_row = dict(zip(firsts.to_numpy().tolist(), firsts.index.tolist()))
@@ -338,8 +351,11 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
             keep &= pd.to_numeric(logs["anonymous"], errors="coerce").fillna(0).to_numpy() == 0
         rows = np.flatnonzero(keep)
         if len(rows):
-            sub = logs.iloc[rows] if len(rows) < len(logs) else logs
-            cat = classify_events(sub)
+            # Classify every row (it works on the distinct event names) and index the codes: copying
+            # the selected rows of all log columns first cost more than the classification itself.
+            cat = classify_events(logs)
+            if len(rows) < len(logs):
+                cat = cat[rows]
             uc = ucode[rows]
             t = t_all[rows].astype(np.int64)
             counts = np.zeros((n, len(_CATS)), dtype=float)
@@ -394,6 +410,7 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
             out["active_span_days"] = np.where(active, dmax - dmin + 1, 0).astype(float)
             out["days_since_last_activity"] = np.where(
                 active, np.maximum(now_ts - tmaxu, 0.0) / 86400.0, window_days)
+            _recency(out, uc, t_all[rows], now_ts, window_days, n)
         else:
             out["days_since_last_activity"] = np.full(n, window_days)
     else:
@@ -404,6 +421,31 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
     frame = pd.DataFrame(out, index=index, columns=FEATURE_COLUMNS)
     frame["engagement_score"] = engagement_score(frame, weights, has_quizzes=has_quizzes)
     return frame
+
+
+def _recency(out: dict[str, np.ndarray], uc: np.ndarray, t: np.ndarray, now_ts: float, window_days: float,
+             n: int) -> None:
+    """``events_last_14d`` and ``activity_trend`` (see ``RECENCY_COLUMNS``), vectorised.
+
+    ``activity_trend``: least-squares slope of the weekly event counts over the last ``TREND_WEEKS``
+    7-day bins ending at ``now`` (only bins wholly inside the course window; fewer than 2 -> 0),
+    divided by the student's mean weekly count over those bins: about +1.2 when all of them fall in the
+    latest week, -1.2 when all fall in the oldest, 0 for a steady student or one with no events there.
+    """
+    age = now_ts - t  # seconds before now, >= 0 (rows are within the window)
+    out["events_last_14d"] = np.bincount(uc[age < RECENT_DAYS * 86400.0], minlength=n).astype(float)
+    n_bins = int(min(TREND_WEEKS, window_days // 7))
+    if n_bins < 2:
+        out["activity_trend"] = np.zeros(n)
+        return
+    b = (age // (7 * 86400.0)).astype(np.int64)
+    inb = b < n_bins
+    weekly = np.bincount(uc[inb] * n_bins + b[inb], minlength=n * n_bins).reshape(n, n_bins).astype(float)
+    x = (n_bins - 1 - np.arange(n_bins, dtype=float))  # oldest bin at x=0, newest at n_bins-1
+    xc = x - x.mean()
+    slope = weekly @ xc / float((xc**2).sum())
+    mean = weekly.mean(axis=1)
+    out["activity_trend"] = np.divide(slope, mean, out=np.zeros(n), where=mean > 0)
 
 
 def unix_seconds(col: pd.Series) -> np.ndarray:

@@ -63,6 +63,8 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     "mean_quiz_pct": ("mean quiz score (%)", "điểm kiểm tra trung bình (%)"),
     "quiz_completion_share": ("share of quizzes attempted", "tỉ lệ bài kiểm tra đã làm"),
     "grade_trend": ("quiz score trend (points per quiz)", "xu hướng điểm (điểm mỗi bài)"),
+    "events_last_14d": ("actions in the last 2 weeks", "số hoạt động trong 2 tuần gần nhất"),
+    "activity_trend": ("recent activity trend (change per week)", "xu hướng hoạt động gần đây (mỗi tuần)"),
     "engagement_score": ("engagement score", "điểm tham gia"),
 }
 _SHARE_FEATURES = {"weekly_regularity", "night_share", "weekend_share", "quiz_completion_share",

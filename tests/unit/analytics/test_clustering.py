@@ -51,3 +51,21 @@ def test_approximate_per_student_silhouette_close_to_exact():
     exact = silhouette_samples(X, y)
     approx = per_student_silhouette(X, y, max_exact=600)
     assert np.abs(exact - approx).mean() < 0.02
+
+
+def test_per_student_silhouette_reference_size_and_threshold():
+    X, y = make_blobs(n_samples=2500, centers=4, random_state=1)
+    exact = silhouette_samples(X, y)
+    small_ref = per_student_silhouette(X, y, max_exact=2000, reference_size=300)
+    assert not np.allclose(small_ref, exact)  # above the threshold: approximated
+    assert abs(small_ref.mean() - exact.mean()) < 0.02
+    assert np.allclose(per_student_silhouette(X, y, max_exact=3000), exact)
+
+
+def test_quality_silhouette_is_exact_at_small_size():
+    from sklearn.metrics import silhouette_score
+
+    f, _ = _features(n=300, k=3, seed=4)
+    r = cluster_students(f)
+    assert r.quality["silhouette"] == pytest.approx(
+        silhouette_score(r.scaled.to_numpy(), r.labels.to_numpy()), abs=1e-9)

@@ -171,3 +171,61 @@ def test_minimal_log_columns_and_datetime_times():
     g = extract_features(_course(rows))
     pd.testing.assert_frame_equal(f, g)
     assert f.loc[10, "forum_posts"] == 1 and f.loc[11, "quiz_attempt_events"] == 1
+
+
+def _as_category(logs: pd.DataFrame) -> pd.DataFrame:
+    out = logs.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype):
+            out[c] = out[c].astype("category")
+    return out
+
+
+def test_category_log_columns_give_identical_features_and_report():
+    demo = pytest.importorskip("moodle.demo")
+    from datetime import date, timedelta
+
+    from analytics import activity_report
+
+    site = demo.DemoSite(seed=7, anchor=date(2026, 9, 7))
+    as_of = datetime(2026, 9, 7, tzinfo=UTC) + timedelta(weeks=5, hours=1)
+    data = site.course_data(102, as_of)
+    cat_logs = _as_category(data.logs)
+    n_cat = sum(isinstance(d, pd.CategoricalDtype) for d in cat_logs.dtypes)
+    assert n_cat >= 4 and isinstance(cat_logs["eventname"].dtype, pd.CategoricalDtype)
+    plain = extract_features(data)
+    data.logs = cat_logs
+    categorical = extract_features(data)
+    pd.testing.assert_frame_equal(plain, categorical)
+    data_obj = site.course_data(102, as_of)
+    assert activity_report(data) == activity_report(data_obj)
+    # unused categories and missing values do not change anything either
+    ev = cat_logs["eventname"].cat.add_categories(["\\mod_forum\\event\\post_created_unused"])
+    ev.iloc[0] = np.nan
+    cat_logs["eventname"] = ev
+    data_obj.logs = data_obj.logs.copy()
+    data_obj.logs.loc[data_obj.logs.index[0], "eventname"] = None
+    assert classify_events(cat_logs).tolist() == classify_events(data_obj.logs).tolist()
+    pd.testing.assert_frame_equal(extract_features(data), extract_features(data_obj))
+
+
+def test_recency_features():
+    # now = Monday 2026-03-30 12:00; course started 2026-03-02 (4 whole weeks before now).
+    now = datetime(2026, 3, 30, 12, tzinfo=UTC)
+    day = 86400
+    n_ts = int(now.timestamp())
+    rows = []
+    rows += [(10, CV, n_ts - d * day - 3600) for d in range(28)]  # steady: one a day
+    rows += [(11, CV, n_ts - (21 + d) * day) for d in range(5)]  # only in the oldest week: slipping
+    rows += [(12, CV, n_ts - d * day - 60) for d in range(3)] * 2  # only this week: picking up
+    f = extract_features(_course(log_rows(rows), now=now))
+    assert f.loc[10, "events_last_14d"] == 14
+    assert f.loc[11, "events_last_14d"] == 0
+    assert f.loc[12, "events_last_14d"] == 6
+    assert abs(f.loc[10, "activity_trend"]) < 1e-9
+    # all in the oldest of 4 bins: slope -0.3 x count, mean count / 4 -> -1.2
+    assert f.loc[11, "activity_trend"] == pytest.approx(-1.2)
+    assert f.loc[12, "activity_trend"] == pytest.approx(1.2)
+    # fewer than 2 whole weeks in the window: no trend
+    early = extract_features(_course(log_rows(rows[:3]), now=datetime(2026, 3, 10, tzinfo=UTC)))
+    assert (early["activity_trend"] == 0).all()

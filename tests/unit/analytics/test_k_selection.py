@@ -45,3 +45,30 @@ def test_sampled_scoring_is_deterministic():
     assert a.n_scored_ == 1000 and a.k_ == b.k_ == 4
     assert a.scores_.equals(b.scores_)
     assert "sample" in a.reason_
+
+
+def test_silhouette_from_distances_matches_sklearn():
+    from sklearn.metrics import silhouette_score
+
+    from analytics.k_selection import pairwise_distances_once, silhouette_from_distances
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4))
+    labels = rng.integers(0, 4, size=300)
+    labels[7] = 9  # a singleton cluster scores 0, as in sklearn
+    D = pairwise_distances_once(X)
+    assert silhouette_from_distances(D, labels) == pytest.approx(silhouette_score(X, labels), abs=1e-10)
+    assert np.isnan(silhouette_from_distances(D, np.zeros(300)))
+
+
+def test_sampled_silhouette_uses_one_sample_for_every_k():
+    X, _ = make_blobs(n_samples=1500, centers=4, n_features=5, cluster_std=0.8, center_box=(-15, 15),
+                      random_state=1)
+    full = KSelector(random_state=0).fit(X)
+    sampled = KSelector(random_state=0, silhouette_samples=400).fit(X)
+    assert full.n_silhouette_ == 1500 and sampled.n_silhouette_ == 400
+    assert sampled.k_ == full.k_ == 4
+    # same sample for every k: the sampled curve tracks the exact one closely
+    diff = (sampled.scores_["silhouette"] - full.scores_["silhouette"]).abs()
+    assert diff.max() < 0.03
+    assert "same fixed sample of 400" in sampled.reason_

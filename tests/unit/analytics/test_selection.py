@@ -92,3 +92,14 @@ def test_shares_damped_for_students_with_few_events():
 @parametrize_with_checks([FeatureSelector(min_split_score=None), KSelector(k_max=4, n_init=2)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_recent_events_shown_but_not_clustered():
+    rng = np.random.default_rng(0)
+    f = pd.DataFrame({"total_events": np.r_[rng.normal(50, 5, 50), rng.normal(400, 20, 50)],
+                      "events_last_14d": rng.poisson(20, 100).astype(float),
+                      "activity_trend": np.tile([-0.8, 0.5], 50) + rng.normal(0, 0.1, 100)})
+    sel = FeatureSelector().fit(f)
+    reasons = {d["name"]: d["reason"] for d in sel.features_dropped_}
+    assert "events_last_14d" not in sel.features_used_ and "not clustered" in reasons["events_last_14d"]
+    assert "activity_trend" in sel.features_used_
