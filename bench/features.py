@@ -212,12 +212,15 @@ def course_for_rows(rows: int, course_id: int = 801) -> tuple[Any, datetime]:
 
 
 def compare(ours: pd.DataFrame, theirs: pd.DataFrame) -> dict[str, float]:
-    """Largest absolute difference per column (rows aligned by user id)."""
+    """Largest absolute difference per column both sides compute (rows aligned by user id). Columns
+    only ours computes (the recency features) are extra work on our side, not compared."""
     theirs = theirs.reindex(ours.index)
     diffs = {}
     for col in ours.columns:
+        if col not in theirs.columns:
+            continue
         a = ours[col].to_numpy(dtype=float)
-        b = theirs[col].to_numpy(dtype=float) if col in theirs.columns else np.full(len(a), np.nan)
+        b = theirs[col].to_numpy(dtype=float)
         diffs[col] = float(np.nanmax(np.abs(a - b))) if len(a) else 0.0
         if np.isnan(b).any() and not np.isnan(a).any():
             diffs[col] = float("inf")
