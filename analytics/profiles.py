@@ -515,11 +515,18 @@ def _llm_profile(cluster_id: int, pstats: dict, rules: dict, lang: str, llm: Cal
     return profile
 
 
+#: below this many students a cluster's mean is close to one student's own figures: such clusters are
+#: never described by the LLM (their statistics would identify a person), only by the rules.
+MIN_LLM_CLUSTER_SIZE = 5
+
+
 def describe_clusters(features: pd.DataFrame, labels: pd.Series, *, language: str = "vi",
                       llm: Callable[[str], str] | None = None,
-                      cache: MutableMapping[str, dict] | Any | None = None) -> dict[int, dict]:
+                      cache: MutableMapping[str, dict] | Any | None = None,
+                      min_llm_size: int = MIN_LLM_CLUSTER_SIZE) -> dict[int, dict]:
     """cluster_id -> profile ``{name, title, summary, characteristics, recommendations, language, source,
-    note}``. Rule text always; LLM text when ``llm`` is given and its reply passes the checks."""
+    note}``. Rule text always; LLM text when ``llm`` is given, the cluster has at least ``min_llm_size``
+    students, and the reply passes the checks."""
     lang = _lang(language)
     stats = cluster_statistics(features, labels)
     z = _z_table(features, labels)
@@ -533,6 +540,12 @@ def describe_clusters(features: pd.DataFrame, labels: pd.Series, *, language: st
         return profiles
     out: dict[int, dict] = {}
     for cid, st in stats.items():
+        if int(st.get("size", 0)) < min_llm_size:
+            out[cid] = {**profiles[cid], "note": (
+                f"rule text: fewer than {min_llm_size} students, so no statistics were sent to the LLM"
+                if lang == "en" else
+                f"mô tả theo quy tắc: nhóm có ít hơn {min_llm_size} học viên nên không gửi số liệu cho LLM")}
+            continue
         pstats = prompt_statistics(cid, st, course_mean, tops.get(cid, []))
         out[cid] = _llm_profile(cid, pstats, profiles[cid], lang, llm, cache)
     return out

@@ -73,16 +73,16 @@ def test_llm_good_reply_is_used_and_cached():
         return _good_reply(prompt)
 
     cache: dict = {}
-    out = describe_clusters(f, lab, language="en", llm=llm, cache=cache)
+    out = describe_clusters(f, lab, language="en", llm=llm, min_llm_size=4, cache=cache)
     assert out[0]["source"] == "llm" and out[0]["name"] == "Focused group"
     assert "85.0%" in out[0]["summary"] and out[0]["note"] == ""
     assert len(calls) == 2 and len(cache) == 2
-    again = describe_clusters(f, lab, language="en", llm=llm, cache=cache)
+    again = describe_clusters(f, lab, language="en", llm=llm, min_llm_size=4, cache=cache)
     assert len(calls) == 2 and again[0]["source"] == "llm" and "cached" in again[0]["note"]
     # changed statistics -> new calls (the course mean in both prompts changes too)
     f2 = f.copy()
     f2.loc[1, "mean_quiz_pct"] = 95.0
-    describe_clusters(f2, lab, language="en", llm=llm, cache=cache)
+    describe_clusters(f2, lab, language="en", llm=llm, min_llm_size=4, cache=cache)
     assert len(calls) == 4
 
 
@@ -94,7 +94,7 @@ def test_llm_wrong_numbers_fall_back_to_rules():
                            "characteristics": ["Very good"], "recommendations": ["Praise them."]})
 
     cache: dict = {}
-    out = describe_clusters(f, lab, language="en", llm=llm, cache=cache)
+    out = describe_clusters(f, lab, language="en", llm=llm, min_llm_size=4, cache=cache)
     assert out[0]["source"] == "rules" and "97.3" in out[0]["note"] and "numbers" in out[0]["note"]
     assert out[0]["name"] == "Steady achievers" and cache == {}
 
@@ -103,7 +103,7 @@ def test_llm_wrong_numbers_fall_back_to_rules():
                                    '{"name": "A", "summary": "B", "characteristics": [], "recommendations": ["c"]}'])
 def test_llm_malformed_reply_falls_back(reply):
     f, lab = _data()
-    out = describe_clusters(f, lab, language="en", llm=lambda p: reply)
+    out = describe_clusters(f, lab, language="en", llm=lambda p: reply, min_llm_size=4)
     assert out[1]["source"] == "rules" and "malformed" in out[1]["note"]
 
 
@@ -113,7 +113,7 @@ def test_llm_exception_falls_back_without_leaking_message():
     def llm(prompt: str) -> str:
         raise TimeoutError("https://example.invalid/?key=test-token-abc timed out")
 
-    out = describe_clusters(f, lab, llm=llm)
+    out = describe_clusters(f, lab, llm=llm, min_llm_size=4)
     assert out[0]["source"] == "rules" and "TimeoutError" in out[0]["note"]
     assert "test-token-abc" not in out[0]["note"]
 
@@ -122,7 +122,7 @@ def test_prompt_has_only_aggregates():
     f, lab = _data()
     f = f.assign(fullname="Nguyen Van A", email="a@example.invalid")
     prompts = []
-    describe_clusters(f, lab, llm=lambda p: prompts.append(p) or "{}")
+    describe_clusters(f, lab, llm=lambda p: prompts.append(p) or "{}", min_llm_size=4)
     text = "\n".join(prompts)
     assert "Nguyen" not in text and "example.invalid" not in text and "user_id" not in text
     assert "Vietnamese" in prompts[0]
@@ -150,3 +150,20 @@ def test_every_feature_has_labels():
     from analytics import FEATURE_COLUMNS, FEATURE_LABELS
 
     assert set(FEATURE_COLUMNS) | {"engagement_score"} <= set(FEATURE_LABELS)
+
+
+def test_small_clusters_are_never_sent_to_the_llm():
+    """A cluster of fewer than 5 students: its mean is nearly one person's figures, so rules only."""
+    f, lab = _data()
+    lab = lab.copy()
+    lab.loc[[7, 8]] = 2  # a cluster of two; the others have 4 and 2 students
+    prompts: list[str] = []
+
+    def llm(prompt: str) -> str:
+        prompts.append(prompt)
+        return _good_reply(prompt)
+
+    out = describe_clusters(f, lab, language="en", llm=llm, min_llm_size=3)
+    assert out[2]["source"] == "rules" and "fewer than 3 students" in out[2]["note"]
+    assert out[1]["source"] == "rules" and len(prompts) == 1  # only cluster 0 (4 students) was sent
+    assert describe_clusters(f, lab, language="en", llm=llm)[0]["source"] == "rules"  # default minimum 5
