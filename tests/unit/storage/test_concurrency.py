@@ -6,8 +6,10 @@ import fcntl
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
+import types
 from collections import Counter
 from typing import Any
 
@@ -167,6 +169,9 @@ def check_two_process_race(store: Store, data_dir: str, *, uri: str | None = Non
 
 def test_two_processes_race_on_one_data_dir(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("MONGODB_URI", raising=False)
+    # spawned workers re-run the parent's __main__; after an AppTest in the same session that is
+    # app.py, which must not run in a worker: give them a bare __main__ instead
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     store = open_store(data_dir=tmp_path)
     try:
         check_two_process_race(store, str(tmp_path))
