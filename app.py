@@ -82,10 +82,6 @@ def _pages(admin: bool) -> list[st.Page]:
     return pages
 
 
-def _signed_out() -> None:
-    """The only page while nobody is signed in (the login form is drawn by main())."""
-
-
 def main() -> None:
     store = get_store()
     _first_start()
@@ -96,9 +92,8 @@ def main() -> None:
     user = auth.login(authenticator, store)
     _language_switch()
     if user is None:
-        # Register a navigation even while signed out: it stops Streamlit from serving the files in
-        # pages/ by their names (its pre-navigation mode), so no page runs before a login.
-        st.navigation([st.Page(_signed_out, title=t("auth.signin_page"), url_path="signin")], position="hidden")
+        # Until someone signs in, Streamlit may still serve pages/ files by their names (its mode before
+        # st.navigation runs); every page then shows only "Please sign in first" (ui.common.run_page).
         st.stop()
     if auth.logout_button(authenticator):  # signed out just now: back to the form, no data
         auth.login(authenticator, store)

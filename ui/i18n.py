@@ -46,7 +46,6 @@ _T = [
     ("role.instructor", "instructor", "giảng viên"),
     # auth
     ("auth.title", "Sign in to CohortLens", "Đăng nhập CohortLens"),
-    ("auth.signin_page", "Sign in", "Đăng nhập"),
     ("auth.username", "Username", "Tên đăng nhập"),
     ("auth.password", "Password", "Mật khẩu"),
     ("auth.login", "Sign in", "Đăng nhập"),

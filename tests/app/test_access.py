@@ -176,12 +176,3 @@ def test_a_page_file_run_without_login_shows_nothing(populated, page):
     assert not at.get("plotly_chart") and not at.dataframe and not at.get("file_uploader")
     assert not at.metric and not at.button
 
-
-def test_signed_out_app_registers_a_navigation(populated):
-    """app.py calls st.navigation even on the login form, which switches off Streamlit's serving of
-    pages/ by file name for every later session."""
-    at = new_app()
-    at.session_state["lang"] = "en"
-    at.run()
-    assert not at.exception, at.exception
-    assert at.text_input and not at.get("plotly_chart")
