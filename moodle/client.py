@@ -24,7 +24,6 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import random
@@ -42,7 +41,7 @@ import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
 
-from moodle.data import LOG_COLUMNS, STUDENT_COLUMNS, CourseData, empty_logs, grades_frame
+from moodle.data import GRADE_COLUMNS, LOG_COLUMNS, STUDENT_COLUMNS, CourseData, empty_logs, grades_frame
 from moodle.errors import (
     MoodleError,
     MoodleInvalidParameterError,
@@ -149,8 +148,8 @@ class MoodleClient:
     def __init__(self, base_url: str, token: str, custom_token: str | None = None, *,
                  timeout: float | tuple[float, float] = (10.0, 120.0), retries: int = 3,
                  backoff: float = 1.0, max_backoff: float = 30.0, page_size: int = 1000,
-                 log_limit: int = 5_000_000, max_log_rows: int = 100_000_000, workers: int = 4,
-                 session: requests.Session | None = None,
+                 log_limit: int = 5_000_000, max_log_rows: int = 100_000_000, workers: int = 8,
+                 grades_mode: str = "per_user", session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.base_url = _normalise_base_url(base_url)
         if not token or not str(token).strip():
@@ -169,9 +168,12 @@ class MoodleClient:
         self.log_limit = max(int(log_limit), 1)
         self.max_log_rows = max(int(max_log_rows), self.log_limit)
         self.workers = max(int(workers), 1)
+        if grades_mode not in ("per_user", "course"):
+            raise MoodleInvalidParameterError("grades_mode must be 'per_user' or 'course'.")
+        self.grades_mode = grades_mode
         self._sleep = sleep
         self._session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.workers, 4), max_retries=0)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.workers + 1, 4), max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers.update({"User-Agent": "CohortLens/0.1 (+moodle-rest-client)",
@@ -213,17 +215,20 @@ class MoodleClient:
 
     def call(self, function: str, params: Mapping[str, Any] | None = None, *,
              token: str | None = None, timeout: float | tuple[float, float] | None = None,
-             decoder: Callable[[bytearray], Any] | None = None) -> Any:
+             decoder: Callable[[bytearray], Any] | None = None,
+             stream: Callable[[], Any] | None = None) -> Any:
         """Call one web-service function and return its decoded JSON (retrying transient errors).
 
         ``token``: ``"standard"``, ``"custom"`` or None (picked by function name). ``decoder``: how to
         decode a reply that is a JSON list (default: all at once); a ValueError from it counts as a
-        cut-off reply (transient).
+        cut-off reply (transient). ``stream``: a factory of an object with ``feed(bytes)`` and
+        ``finish() -> result`` that decodes a JSON-list reply while it arrives (used for big log replies).
         """
         attempt = 0
         while True:
             try:
-                return self._call_once(function, params, self._token_for(function, token), timeout, decoder)
+                return self._call_once(function, params, self._token_for(function, token), timeout, decoder,
+                                       stream)
             except MoodleError as exc:
                 if not is_transient(exc) or attempt >= self.retries:
                     raise
@@ -236,7 +241,8 @@ class MoodleClient:
 
     def _call_once(self, function: str, params: Mapping[str, Any] | None, token: str,
                    timeout: float | tuple[float, float] | None,
-                   decoder: Callable[[bytearray], Any] | None = None) -> Any:
+                   decoder: Callable[[bytearray], Any] | None = None,
+                   stream: Callable[[], Any] | None = None) -> Any:
         data = [("wstoken", token), ("wsfunction", function), ("moodlewsrestformat", "json"),
                 *flatten_params(params)]
         with self._calls_lock:
@@ -256,10 +262,26 @@ class MoodleClient:
         except requests.RequestException as exc:
             raise MoodleUnavailableError(f"The request to Moodle failed ({function}).", function=function,
                                          detail=self._redact(exc)) from None
+        sink: Any = None                   # a stream decoder, once the reply is known to be a JSON list
         try:
             content = bytearray()          # grown in place: no second full copy of a big reply
             for chunk in resp.iter_content(chunk_size=1 << 20):
+                if sink is not None:
+                    sink.feed(chunk)
+                    continue
                 content += chunk
+                if stream is not None and resp.status_code == 200:
+                    first = _first_byte(content)
+                    if first == b"[":
+                        sink = stream()
+                        sink.feed(content)
+                        content = bytearray(b"[")
+                    elif first:
+                        stream = None
+        except ValueError:
+            raise MoodleUnavailableError(
+                f"Moodle's reply to {function} was not valid JSON (cut off or corrupted). The run will be "
+                "retried.", function=function, status=resp.status_code) from None
         except requests.Timeout as exc:
             raise MoodleUnavailableError(
                 f"Moodle stopped sending its reply to {function} (timeout). The run will be retried.",
@@ -307,6 +329,8 @@ class MoodleClient:
                 f"Moodle answered with a web page or XML instead of JSON ({function}). Check the Moodle URL "
                 "(a login page or proxy may be in the way).", function=function, status=status)
         try:
+            if sink is not None:
+                return sink.finish()
             if decoder is not None and first == b"[":
                 return decoder(content)
             payload = _loads(content)
@@ -444,16 +468,30 @@ class MoodleClient:
         """One row per (user, quiz grade item); ungraded (``graderaw`` null, ``-``) items are NaN.
 
         One call per user (``userid=0`` makes Moodle regrade the whole course first), on a small
-        thread pool sharing the pooled session.
+        thread pool (``workers``, default 8) sharing the pooled keep-alive session. With
+        ``grades_mode="course"`` (opt-in, for big courses on a site that can afford the regrade) one
+        ``userid=0`` call fetches everyone.
         """
         ids = [int(u) for u in user_ids]
         if not ids:
             return grades_frame([], modules=modules)
+        if self.grades_mode == "course":       # opt-in: one userid=0 call (Moodle regrades the course)
+            wanted = set(ids)
+            everyone = self.grade_items(course_id, 0)
+            return grades_frame([ug for ug in everyone if int(ug.get("userid", 0)) in wanted], modules=modules)
+        def fetch(user_id: int) -> list[dict]:
+            # keep only the wanted items and the fields grades_frame reads: 20,000 full grade reports
+            # held as dicts would cost hundreds of MB while the log reply is decoded
+            return [{"userid": ug.get("userid"),
+                     "gradeitems": [{k: it.get(k) for k in GRADE_COLUMNS[1:]} for it in ug.get("gradeitems") or []
+                                    if modules is None or it.get("itemmodule") in modules]}
+                    for ug in self.grade_items(course_id, user_id)]
+
         if self.workers > 1 and len(ids) > 8:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="moodle-grades") as pool:
-                parts = list(pool.map(lambda u: self.grade_items(course_id, u), ids))
+                parts = list(pool.map(fetch, ids))
         else:
-            parts = [self.grade_items(course_id, u) for u in ids]
+            parts = [fetch(u) for u in ids]
         return grades_frame([ug for part in parts for ug in part], modules=modules)
 
     # ------------------------------------------------------------------ logs
@@ -466,7 +504,7 @@ class MoodleClient:
         lim = int(limit or self.log_limit)
         while True:
             frame = self.call("local_userlog_get_logs_course", {"courseid": int(course_id), "limit": lim},
-                              decoder=decode_log_rows)
+                              decoder=decode_log_rows, stream=LogRowsStream)
             if isinstance(frame, list) and not frame:
                 frame = logs_frame([])
             if not isinstance(frame, pd.DataFrame):
@@ -496,13 +534,23 @@ class MoodleClient:
         step("enrolments", 0.05)
         students, teachers, suspended = self._enrolment(course_id)
         step("grades", 0.2)
-        grades = self.quiz_grades(course_id, [int(u["id"]) for u in students])
-        step("logs", 0.5)
-        logs = self.course_logs(course_id)
+        # The log reply is read and decoded (mostly in pyarrow, without the GIL) on its own thread while
+        # the per-student grade calls run: the two waits overlap instead of adding up.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moodle-logs") as pool:
+            pending = pool.submit(self.course_logs, course_id)
+            try:
+                grades = self.quiz_grades(course_id, [int(u["id"]) for u in students])
+            except BaseException:
+                pending.cancel()
+                raise
+            step("logs", 0.5)
+            logs = pending.result()
         if as_of is not None:
             if as_of.tzinfo is None:
                 as_of = as_of.replace(tzinfo=UTC)
-            logs = logs[logs["timecreated"] <= int(as_of.timestamp())].reset_index(drop=True)
+            later = logs["timecreated"].to_numpy() > int(as_of.timestamp())
+            if later.any():                # no copy of a big frame when nothing is dropped
+                logs = logs[~later].reset_index(drop=True)
         step("done", 1.0)
         keep = ("id", "fullname", "shortname", "startdate", "enddate", "summary", "categoryid")
         return CourseData(
@@ -541,7 +589,12 @@ _LOG_ARROW_TYPES = {
 }
 
 
-def _arrow_slice(ndjson: bytes) -> Any:
+#: log columns that hold a few hundred distinct strings: kept as pandas ``category``
+CATEGORY_LOG_COLUMNS = ("eventname", "component", "action", "target", "objecttable", "crud", "other",
+                        "origin", "ip")
+
+
+def _arrow_slice(ndjson: bytes | bytearray) -> Any:
     """NDJSON bytes -> pyarrow Table (None when pyarrow is missing or the slice does not fit)."""
     try:
         import pyarrow as pa
@@ -550,61 +603,221 @@ def _arrow_slice(ndjson: bytes) -> Any:
         return None
     schema = pa.schema([(k, getattr(pa, t)()) for k, t in _LOG_ARROW_TYPES.items()])
     try:
-        return pj.read_json(io.BytesIO(ndjson), parse_options=pj.ParseOptions(
+        # one thread: slices are decoded while the reply streams in and grade calls run (measured faster)
+        return pj.read_json(pa.BufferReader(pa.py_buffer(ndjson)), read_options=pj.ReadOptions(use_threads=False),
+                            memory_pool=_arrow_pool(),
+                            parse_options=pj.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
 
 
-def decode_log_rows(content: bytes | bytearray, *, slice_bytes: int = _SLICE_BYTES) -> pd.DataFrame:
-    """A JSON list of flat log rows -> LOG_COLUMNS frame, decoding ~24 MB slices at a time.
+def _arrow_pool() -> Any:
+    """pyarrow's default pool (measured: the system allocator fragments and peaks higher)."""
+    import pyarrow as pa
 
-    Slices are cut only at ``},{"<first key>":`` — with an unescaped quote that sequence cannot occur
-    inside a JSON string, so every cut is a real boundary between two rows; the same sequence turned
-    into ``}\\n{"<first key>":`` makes a slice newline-delimited JSON, which pyarrow reads in C++.
-    A slice pyarrow cannot take (odd types) falls back to orjson/json. Peak memory is the reply plus
-    one slice, not one Python dict per row of the whole course. Raises ValueError for a reply that is
-    not valid JSON (cut off).
+    return pa.default_memory_pool()
+
+
+def _lean_table(table: Any) -> Any:
+    """Known columns in their schema types, every string column dictionary-encoded (int32 indices)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dict_type = pa.dictionary(pa.int32(), pa.string())
+    cols, names = [], []
+    for name in table.column_names:
+        col = table.column(name)
+        want = _LOG_ARROW_TYPES.get(name)
+        pool = _arrow_pool()
+        if want == "int64" and col.type != pa.int64():
+            col = pc.cast(col, pa.int64(), memory_pool=pool)
+        elif want == "string" or pa.types.is_string(col.type) or pa.types.is_large_string(col.type) \
+                or pa.types.is_dictionary(col.type):
+            if pa.types.is_dictionary(col.type):
+                col = pc.cast(col, dict_type, memory_pool=pool)
+            else:
+                col = pc.dictionary_encode(pc.cast(col, pa.string(), memory_pool=pool), memory_pool=pool)
+        cols.append(col)
+        names.append(name)
+    return pa.Table.from_arrays(cols, names=names)
+
+
+class LogRowsStream:
+    """Decodes a ``local_userlog_get_logs_course`` reply while it arrives (``feed`` chunks, ``finish``).
+
+    The body is cut into ~``slice_bytes`` slices only at ``},{"<first key>":`` — with an unescaped
+    quote that sequence cannot occur inside a JSON string, so every cut is a real boundary between two
+    rows; the same sequence turned into ``}\\n{"<first key>":`` makes a slice newline-delimited JSON,
+    which pyarrow reads in C++ into columns (strings dictionary-encoded at once). A slice pyarrow cannot
+    take falls back to orjson/json. Only one slice of raw bytes is held at a time: peak memory is about
+    the decoded columns, never the whole reply nor one Python dict per row.
     """
-    m = re.match(rb'\s*\[\s*\{\s*"((?:[^"\\]|\\.)*)"\s*:', bytes(content[:4096]))
-    if m is None:
-        rows = _loads(content)
-        if not isinstance(rows, list):
-            raise ValueError("not a list")
-        return logs_frame(rows)
-    sep = b'},{"' + m.group(1) + b'":'
-    nl_sep = b'}\n{"' + m.group(1) + b'":'
-    start = content.index(b"{")
-    end = len(content)
-    while end > 0 and content[end - 1: end] in (b" ", b"\n", b"\r", b"\t"):
-        end -= 1
-    if content[end - 1: end] != b"]":
-        raise ValueError("reply does not end with ']' (cut off)")
-    end -= 1
-    tables: list[Any] = []
-    frames: list[pd.DataFrame] = []
-    while start < end:
-        cut = content.find(sep, start + slice_bytes, end) if start + slice_bytes < end else -1
-        stop = cut + 1 if cut >= 0 else end
-        chunk = bytes(content[start:stop])
-        table = _arrow_slice(chunk.replace(sep, nl_sep)) if b"\n" not in chunk else None
+
+    def __init__(self, *, slice_bytes: int = _SLICE_BYTES) -> None:
+        self.slice_bytes = max(int(slice_bytes), 1)
+        self._buf = bytearray()
+        self._sep: bytes | None = None
+        self._nl_sep = b""
+        self._whole = False           # no row boundary to cut at: decode everything at the end
+        self._tables: list[Any] = []
+        self._frames: list[pd.DataFrame] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def feed(self, chunk: bytes | bytearray) -> None:
+        """Take the next bytes of the reply; decodes every complete slice (ValueError: not valid JSON)."""
+        self._buf += chunk
+        self.bytes += len(chunk)
+        if self._whole:
+            return
+        if self._sep is None:
+            m = re.match(rb'\s*\[\s*\{\s*"((?:[^"\\]|\\.)*)"\s*:', bytes(self._buf[:4096]))
+            if m is None:
+                if len(self._buf) >= 4096 or re.match(rb"\s*(\[\s*(\{\s*(\"[^\"]*)?)?)?$",
+                                                       bytes(self._buf)) is None:
+                    self._whole = True        # not a list of objects (or an odd first key)
+                return
+            self._sep = b'},{"' + m.group(1) + b'":'
+            self._nl_sep = b'}\n{"' + m.group(1) + b'":'
+            del self._buf[: self._buf.index(b"{")]
+        while len(self._buf) > self.slice_bytes:
+            cut = self._buf.find(self._sep, self.slice_bytes)
+            if cut < 0:
+                break
+            self._decode(self._buf[: cut + 1])
+            del self._buf[: cut + 2]
+
+    def _decode(self, chunk: bytes | bytearray) -> None:
+        table = _arrow_slice(chunk.replace(self._sep, self._nl_sep)) if b"\n" not in chunk else None  # type: ignore[arg-type]
         if table is not None:
-            tables.append(table)
+            self._tables.append(_lean_table(table))
+            self.rows += table.num_rows
         else:
             rows = _loads(b"[" + chunk + b"]")
-            frames.append(logs_frame(rows, sort=False))
-            del rows
-        del chunk
-        start = stop + 1 if cut >= 0 else end
-    if tables:
-        import pyarrow as pa
+            self._frames.append(logs_frame(rows, sort=False))
+            self.rows += len(rows)
 
-        frames.insert(0, _typed_logs(pa.concat_tables(tables, promote_options="default").to_pandas(), sort=False))
-        del tables
-    if not frames:
-        return logs_frame([])
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return frame.sort_values(["timecreated", "id"], kind="stable").reset_index(drop=True)
+    def finish(self) -> pd.DataFrame:
+        """The whole reply as a LOG_COLUMNS frame, oldest first. ValueError when it was cut off."""
+        buf, self._buf = self._buf, bytearray()
+        if self._whole or self._sep is None:
+            rows = _loads(buf)
+            if not isinstance(rows, list):
+                raise ValueError("not a list")
+            return logs_frame(rows)
+        end = len(buf)
+        while end > 0 and buf[end - 1: end] in (b" ", b"\n", b"\r", b"\t"):
+            end -= 1
+        if buf[end - 1: end] != b"]":
+            raise ValueError("reply does not end with ']' (cut off)")
+        end -= 1
+        while end > 0 and buf[end - 1: end] in (b" ", b"\n", b"\r", b"\t"):
+            end -= 1
+        if end > 0:
+            self._decode(buf[:end])
+        del buf
+        frames = self._frames
+        if self._tables:
+            frames.insert(0, _frame_from_tables(self._tables))
+            self._tables = []
+        if not frames:
+            return logs_frame([])
+        if len(frames) == 1:
+            return _typed_logs(frames[0], sort=True)
+        return _typed_logs(_concat_logs(frames), sort=True)
+
+
+def _concat_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate log frames, keeping category columns categorical (union of the categories)."""
+    out = pd.concat([f.astype({c: object for c in CATEGORY_LOG_COLUMNS if c in f.columns}) for f in frames],
+                    ignore_index=True)
+    return _categorise(out)
+
+
+def _frame_from_tables(tables: list[Any]) -> pd.DataFrame:
+    """Decoded slices -> one frame, column by column (only one column is ever held twice)."""
+    import pyarrow as pa
+
+    pool = _arrow_pool()
+    try:
+        table = pa.concat_tables(tables, promote_options="default", memory_pool=pool)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):   # odd extra fields that differ between slices
+        keep = [c for c in LOG_COLUMNS if c in tables[0].column_names]
+        table = pa.concat_tables([t.select(keep) for t in tables], promote_options="default", memory_pool=pool)
+    tables.clear()
+    table = table.unify_dictionaries(memory_pool=pool)
+    order = None
+    if all(c in table.column_names and pa.types.is_integer(table.column(c).type) and table.column(c).null_count == 0
+           for c in ("timecreated", "id")):
+        # sort each column once while converting it (rows arrive newest first), not the whole frame later
+        order = _order_of(table.column("timecreated").to_numpy(), table.column("id").to_numpy())
+    data: dict[str, Any] = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if name in _NULLABLE_INT_LOG_COLUMNS:
+            values: Any = col.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get).array
+        elif pa.types.is_integer(col.type) and col.null_count == 0:
+            values = col.to_numpy()
+        else:
+            values = col.to_pandas().array
+        table = table.drop_columns([name])
+        del col
+        data[name] = values.take(order) if order is not None else values
+        del values
+    del table
+    pool.release_unused()              # hand the freed arrow columns back before analytics runs
+    return pd.DataFrame(data, copy=False)
+
+
+def decode_log_rows(content: bytes | bytearray, *, slice_bytes: int = _SLICE_BYTES) -> pd.DataFrame:
+    """A whole JSON list of flat log rows -> LOG_COLUMNS frame (see :class:`LogRowsStream`).
+
+    Raises ValueError for a reply that is not valid JSON (cut off).
+    """
+    stream = LogRowsStream(slice_bytes=slice_bytes)
+    view = memoryview(content)
+    step = max(slice_bytes, 1 << 20)
+    for i in range(0, len(content), step):
+        stream.feed(view[i: i + step])
+    return stream.finish()
+
+
+def _categorise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Repeated-string log columns as ``category`` with sorted str categories (the demo frame's layout)."""
+    for col in CATEGORY_LOG_COLUMNS:
+        if col not in frame.columns:
+            continue
+        vals = frame[col]
+        if isinstance(vals.dtype, pd.CategoricalDtype):
+            cats = vals.cat.categories.astype(str)
+            ordered = pd.Index(sorted(cats), dtype="str")
+            if cats.equals(ordered) and vals.cat.categories.dtype == ordered.dtype:
+                continue
+            remap = np.append(ordered.get_indexer(cats), -1).astype(np.int32)
+            frame[col] = pd.Categorical.from_codes(remap[vals.cat.codes.to_numpy()], categories=ordered)
+        else:
+            vals = vals.astype(object)
+            frame[col] = pd.Categorical(vals.where(vals.notna(), None),
+                                        categories=pd.Index(sorted({str(v) for v in vals.dropna()}), dtype="str"))
+    return frame
+
+
+def _log_order(frame: pd.DataFrame) -> np.ndarray | None:
+    """Row order that sorts by (timecreated, id); None when already sorted."""
+    return _order_of(frame["timecreated"].to_numpy(), frame["id"].to_numpy())
+
+
+def _order_of(tc: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """Row order that sorts by (tc, ids); None when already sorted; a plain reversal when newest first."""
+    if len(tc) < 2:
+        return None
+    if ((tc[1:] > tc[:-1]) | ((tc[1:] == tc[:-1]) & (ids[1:] > ids[:-1]))).all():
+        return None
+    rev_tc, rev_ids = tc[::-1], ids[::-1]
+    if ((rev_tc[1:] > rev_tc[:-1]) | ((rev_tc[1:] == rev_tc[:-1]) & (rev_ids[1:] > rev_ids[:-1]))).all():
+        return np.arange(len(tc) - 1, -1, -1)       # newest first, as the plugin sends it
+    return np.lexsort((ids, tc))
 
 
 def logs_frame(rows: list[dict], *, sort: bool = True) -> pd.DataFrame:
@@ -634,8 +847,12 @@ def _typed_logs(frame: pd.DataFrame, *, sort: bool = True) -> pd.DataFrame:
     if other.dtype == object and other.map(lambda v: not (v is None or isinstance(v, str))).any():
         frame["other"] = other.map(lambda v: v if v is None or isinstance(v, str)
                                    else json.dumps(v, separators=(",", ":")))
+    frame = _categorise(frame)
     if sort:
-        frame = frame.sort_values(["timecreated", "id"], kind="stable").reset_index(drop=True)
+        order = _log_order(frame)
+        if order is not None:
+            frame = frame.take(order)
+        frame = frame.reset_index(drop=True)
     return frame
 
 

@@ -19,6 +19,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -217,6 +218,16 @@ def _ascii(text: str) -> str:
 
 _MOD_PLURAL = {"resource": "Files", "page": "Pages", "url": "URLs", "forum": "Forums", "quiz": "Quizzes",
                "assign": "Assignments"}
+
+
+def _category_of(codes: np.ndarray, table: Any) -> pd.Categorical:
+    """``table[codes]`` as a Categorical (sorted categories, None -> NaN) without per-row objects."""
+    values = list(table)
+    used = np.bincount(codes, minlength=len(values)) > 0 if len(codes) else np.zeros(len(values), bool)
+    cats = sorted({v for v, u in zip(values, used, strict=True) if u and v is not None})
+    where = {v: i for i, v in enumerate(cats)}
+    remap = np.array([where.get(v, -1) if v is not None else -1 for v in values] + [-1], dtype=np.int32)
+    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(cats, dtype="str"))
 
 
 def _rng(seed: int, course_id: int, week: int, stream: int) -> np.random.Generator:
@@ -878,7 +889,7 @@ class DemoSite:
         m = len(kind)
         all_ids = np.concatenate([c.user_ids, c.teacher_ids])
         ktab = list(zip(*_KINDS))
-        take = lambda col: np.asarray(ktab[col], dtype=object)[kind]  # noqa: E731
+        take = lambda col: _category_of(kind, ktab[col])  # noqa: E731
         ctxlevel = np.asarray(ktab[7], dtype=np.int64)[kind]
         has_mod = mod >= 0
         safe_mod = np.where(has_mod, mod, 0)
@@ -914,8 +925,10 @@ class DemoSite:
             "contextid": contextid.astype(np.int64), "contextlevel": ctxlevel.astype(np.int64),
             "contextinstanceid": contextinstanceid.astype(np.int64),
             "userid": all_ids[u], "courseid": np.full(m, c.spec.course_id, dtype=np.int64),
-            "relateduserid": rel_ids, "anonymous": np.zeros(m, dtype=np.int64), "other": other,
-            "timecreated": t, "origin": np.full(m, "web", dtype=object), "ip": c.ips[u],
+            "relateduserid": rel_ids, "anonymous": np.zeros(m, dtype=np.int64),
+            "other": pd.Categorical(other, categories=pd.Index(sorted(set(other)), dtype="str")),
+            "timecreated": t, "origin": _category_of(np.zeros(m, dtype=np.int64), ["web"]),
+            "ip": _category_of(u, c.ips),
             "realuserid": pd.array([pd.NA] * m, dtype="Int64"),
         })
         return frame

@@ -36,7 +36,8 @@ _ALIASES = {
     "course_start": ("course_start",),
 }
 _ENV = {"moodle_url": "MOODLE_URL", "standard_token": "MOODLE_STANDARD_TOKEN",
-        "custom_token": "MOODLE_CUSTOM_TOKEN"}
+        "custom_token": "MOODLE_CUSTOM_TOKEN", "moodle_workers": "MOODLE_WORKERS",
+        "moodle_grades_mode": "MOODLE_GRADES_MODE"}
 _sites: dict[tuple, DemoSite] = {}
 _sites_lock = threading.Lock()
 
@@ -104,6 +105,12 @@ def make_client(config: Any = None, **kwargs: Any):  # -> MoodleClient
     retries = _setting(config, "retries")
     if retries not in (None, ""):
         opts["retries"] = int(retries)
+    workers = _setting(config, "moodle_workers")
+    if workers not in (None, ""):
+        opts["workers"] = int(workers)
+    grades_mode = _setting(config, "moodle_grades_mode")
+    if grades_mode:
+        opts["grades_mode"] = str(grades_mode)
     opts.update(kwargs)
     return MoodleClient(str(url), str(token), _setting(config, "custom_token"), **opts)
 
