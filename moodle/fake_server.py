@@ -6,7 +6,7 @@ It speaks the real protocol (see ../shared/reference/moodle_api.md): ``/webservi
 checked in Moodle's order (token, function, service, strict parameters, course), the site course 1 in
 ``core_course_get_courses``, role ``name`` "", ``lastcourseaccess`` 0 for never, grade items with
 ``itemname`` null on the course total and ``"-"`` ungraded items, the custom log function's default
-``limit`` of 20 newest-first rows, and JSON escaped the way PHP does (``\\/``, ``\\uXXXX``, integral
+``limit`` of 20 newest-first rows, and JSON escaped the way PHP does (``\\/``, ``\\uNNNN``, integral
 floats without ``.0``).
 
 Fault switches live on ``server.faults`` and can be flipped while it runs, e.g.
@@ -114,7 +114,7 @@ def _phpify(obj: Any) -> Any:
 
 
 def php_json(obj: Any) -> bytes:
-    """JSON the way PHP's json_encode writes it: ``\\/``, ``\\uXXXX``, integral floats as ints."""
+    """JSON the way PHP's json_encode writes it: ``\\/``, ``\\uNNNN``, integral floats as ints."""
     text = json.dumps(_phpify(obj), ensure_ascii=True, separators=(",", ":"))
     return text.replace("/", "\\/").encode("ascii")
 

