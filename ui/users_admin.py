@@ -19,6 +19,9 @@ def save_user(store: Any, username: str, *, name: str, password: str, role: str,
     existing = store.users.get(username)
     if existing is None and not password:
         raise ValueError("a new user needs a password")
+    if existing is not None and existing.get("role") == "admin" and role != "admin" \
+            and not [u for u in store.users.list() if u.get("role") == "admin" and u["username"] != username]:
+        raise ValueError(f"{username} is the only admin: make another admin first")
     if existing is not None and not password:
         doc = {**existing, "name": name or existing.get("name"), "role": role,
                "courses": sorted({int(c) for c in courses})}
