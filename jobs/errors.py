@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Iterable
+
+from storage.bson_safe import redact as _patterns
 
 __all__ = [
     "JobsError",
@@ -111,27 +112,17 @@ def classify(exc: BaseException) -> str:
     return "transient" if is_transient(exc) else "permanent"
 
 
-_SECRET_PARAM = re.compile(r"(?i)\b(wstoken|token|api[_-]?key|key|password|secret)=([^&\s'\"]+)")
-_URI_PASSWORD = re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]+):([^@\s]+)@")
-_BEARER = re.compile(r"(?i)(authorization:\s*bearer\s+|x-goog-api-key:\s*)(\S+)")
-
-
 def redact(text: object, secrets: Iterable[str | None] = ()) -> str:
     """Text with tokens, API keys and passwords replaced by ``***``.
 
-    Removes ``wstoken=...``-style query parameters, passwords in MongoDB URIs, and every literal
-    value in ``secrets`` and in the secret environment variables.
+    Every literal value in ``secrets`` and in the secret environment variables, then the patterns of
+    :func:`storage.bson_safe.redact` (the one pattern set shared by jobs, storage and ui).
     """
     out = str(text)
     values = [s for s in secrets if s] + [os.environ.get(v) or "" for v in SECRET_ENV_VARS]
     for value in sorted({v for v in values if len(v) >= 4}, key=len, reverse=True):
         out = out.replace(value, "***")
-    from storage.bson_safe import redact as _patterns  # query, form, JSON, header and URI forms
-
-    out = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", out)
-    out = _URI_PASSWORD.sub(lambda m: f"{m.group(1)}:***@", out)
-    out = _BEARER.sub(lambda m: f"{m.group(1)}***", out)
-    return _patterns(out)
+    return _patterns(out)  # token-like pairs (query, form, JSON, header) and URI passwords
 
 
 def describe_error(exc: BaseException, secrets: Iterable[str | None] = (), limit: int = 500) -> dict:
