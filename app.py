@@ -12,7 +12,7 @@ from ui.bootstrap import start_background
 from ui.common import Labels
 from ui.i18n import LANGUAGES, default_language, t
 from ui.loaders import course_list
-from ui.resources import SESSION_KEYS, get_store
+from ui.resources import PAGE_FILES, SESSION_KEYS, get_store
 
 st.set_page_config(page_title="CohortLens", page_icon=":material/insights:", layout="wide")
 
@@ -69,16 +69,16 @@ def _pages(admin: bool) -> list[st.Page]:
     """The pages this user may open. URL paths differ from the file names on purpose: with a pages/
     folder, a url_path equal to a file stem would make Streamlit run that file without this router."""
     pages = [
-        st.Page("pages/overview.py", title=t("nav.overview"), icon=":material/home:", url_path="home", default=True),
-        st.Page("pages/clusters.py", title=t("nav.clusters"), icon=":material/groups:", url_path="groups"),
-        st.Page("pages/transitions.py", title=t("nav.transitions"), icon=":material/swap_horiz:", url_path="moves"),
-        st.Page("pages/diagnostics.py", title=t("nav.diagnostics"), icon=":material/monitoring:", url_path="quality"),
-        st.Page("pages/activity.py", title=t("nav.activity"), icon=":material/bar_chart:", url_path="usage"),
-        st.Page("pages/jobs.py", title=t("nav.jobs"), icon=":material/schedule:", url_path="runs"),
-        st.Page("pages/import_logs.py", title=t("nav.import"), icon=":material/upload_file:", url_path="upload"),
+        st.Page(PAGE_FILES["overview"], title=t("nav.overview"), icon=":material/home:", url_path="home", default=True),
+        st.Page(PAGE_FILES["clusters"], title=t("nav.clusters"), icon=":material/groups:", url_path="groups"),
+        st.Page(PAGE_FILES["transitions"], title=t("nav.transitions"), icon=":material/swap_horiz:", url_path="moves"),
+        st.Page(PAGE_FILES["diagnostics"], title=t("nav.diagnostics"), icon=":material/monitoring:", url_path="quality"),
+        st.Page(PAGE_FILES["activity"], title=t("nav.activity"), icon=":material/bar_chart:", url_path="usage"),
+        st.Page(PAGE_FILES["jobs"], title=t("nav.jobs"), icon=":material/schedule:", url_path="runs"),
+        st.Page(PAGE_FILES["import"], title=t("nav.import"), icon=":material/upload_file:", url_path="upload"),
     ]
     if admin:
-        pages.append(st.Page("pages/settings.py", title=t("nav.settings"), icon=":material/settings:", url_path="admin"))
+        pages.append(st.Page(PAGE_FILES["settings"], title=t("nav.settings"), icon=":material/settings:", url_path="admin"))
     return pages
 
 

@@ -22,21 +22,13 @@ from typing import Any
 import numpy as np
 
 from bench.common import Result, bench_as_of, demo_site, install_demo_site, make_config, run_child
+from ui.resources import PAGE_FILES
 
 __all__ = ["run", "build_history", "PAGES", "TARGET_SECONDS"]
 
 TARGET_SECONDS = 2.0
 COURSE_ID = 870
-PAGES = {
-    "overview": "pages/overview.py",
-    "clusters": "pages/clusters.py",
-    "transitions": "pages/transitions.py",
-    "diagnostics": "pages/diagnostics.py",
-    "activity": "pages/activity.py",
-    "jobs": "pages/jobs.py",
-    "import": "pages/import_logs.py",
-    "settings": "pages/settings.py",
-}
+PAGES = PAGE_FILES
 MOVE_SHARE = 0.07
 QUICK_PAGES = ("overview", "clusters", "transitions")
 

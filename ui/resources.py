@@ -8,9 +8,21 @@ from typing import Any
 
 import streamlit as st
 
-__all__ = ["get_store", "get_config", "data_dir", "setting", "SESSION_KEYS"]
+__all__ = ["get_store", "get_config", "data_dir", "setting", "SESSION_KEYS", "PAGE_FILES"]
 
 #: Session-state keys used across pages (small ids only, never DataFrames).
+#: page key -> file, the one list app.py, the page tests and the page benchmark share.
+PAGE_FILES = {
+    "overview": "pages/overview.py",
+    "clusters": "pages/clusters.py",
+    "transitions": "pages/transitions.py",
+    "diagnostics": "pages/diagnostics.py",
+    "activity": "pages/activity.py",
+    "jobs": "pages/jobs.py",
+    "import": "pages/import_logs.py",
+    "settings": "pages/settings.py",
+}
+
 SESSION_KEYS = {
     "course": "course_id",
     "lang": "lang",

@@ -16,17 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from ui.resources import PAGE_FILES
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = {
-    "overview": "pages/overview.py",
-    "clusters": "pages/clusters.py",
-    "transitions": "pages/transitions.py",
-    "diagnostics": "pages/diagnostics.py",
-    "activity": "pages/activity.py",
-    "jobs": "pages/jobs.py",
-    "import": "pages/import_logs.py",
-    "settings": "pages/settings.py",
-}
+PAGES = PAGE_FILES
 DONE = {"succeeded", "failed", "skipped", "interrupted"}
 
 
