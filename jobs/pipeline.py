@@ -2,9 +2,11 @@
 
 Stages: load -> features -> cluster (k vote) -> stable ids -> statistics and profiles -> transitions,
 movers, alerts, anomalies, drift -> activity report -> write. The write order makes a run visible only
-when complete (docs/contracts.md): ``runs.insert_pending`` -> ``snapshots.save`` -> ``history.record``
--> ``activity.upsert`` -> ``runs.mark_finished``; alerts, the course record and snapshot pruning come
-after. A crash anywhere leaves the previous run as the latest; the next run discards the leftovers.
+when complete (docs/contracts.md): ``runs.insert_pending`` -> ``snapshots.save`` -> ``activity.upsert``
+-> ``history.stage`` -> ``runs.mark_finished`` -> ``history.record`` -> ``history.unstage``; alerts, the
+course record and snapshot pruning come after. ``user_cluster_history`` never names an unfinished run;
+a crash before ``mark_finished`` leaves the previous run as the latest (leftovers are discarded by the
+next run or the next process start), a crash after it is rolled forward from the staged rows.
 Call it while holding the course's lease (the runner does).
 """
 
@@ -458,13 +460,18 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
                  "transition_type": r["transition_type"],
                  "previous_cluster_id": None if pd.isna(r["previous_cluster_id"]) else int(r["previous_cluster_id"])}
                 for r in transitions.to_dict("records")]
-        store.history.record(course_id, run_id, run_at, rows)
-        step("history.record")
         store.activity.upsert(course_id, activity)
         step("activity.upsert")
+        store.history.stage(course_id, run_id, run_at, rows)  # kept until the history is complete
+        step("history.stage")
         seconds = round(time.perf_counter() - started, 3)
         store.runs.mark_finished(run_id, {"metadata": {**doc["metadata"], "execution_time_seconds": seconds}})
         step("mark_finished")
+        # history only names finished runs; a crash from here on is rolled forward (storage.recovery)
+        store.history.record(course_id, run_id, run_at, rows)
+        step("history.record")
+        store.history.unstage(run_id)
+        step("history.unstage")
         # after the run is visible: none of these can leave half a run behind
         if alerts:
             store.alerts.add(course_id, run_id, alerts)

@@ -82,7 +82,7 @@ class _FileLock:
     def _ensure_fd(self) -> int:
         if self._fd is None or self._pid != os.getpid():
             # after a fork the inherited descriptor shares the parent's lock: open our own
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
             self._depth = 0
         return self._fd
@@ -296,6 +296,11 @@ class Store:
         self.alerts = AlertRepository(self)
         self.users = UserRepository(self)
         self.llm_cache = LlmCacheRepository(self)
+        from .repositories.security import AuditRepository, LoginFailureRepository, SessionRepository
+
+        self.sessions = SessionRepository(self)
+        self.login_failures = LoginFailureRepository(self)
+        self.audit = AuditRepository(self)
 
     # -- locking -------------------------------------------------------------------------------
     def locked(self) -> contextlib.AbstractContextManager[None]:
@@ -412,6 +417,10 @@ def open_store(
                 if not root.exists():
                     # the store holds student names and password hashes: this account only
                     root.mkdir(mode=0o700, parents=True)
+                from .integrity import secure_tree, verify_store
+
+                secure_tree(root)  # also a folder created before first start
+                verify_store(root, fallback_db)  # raises StoreDamaged naming the file; writes nothing
                 _patch_litemongo()
                 import litemongo
 
@@ -423,6 +432,11 @@ def open_store(
         if (pid, key) not in _INDEXED:
             ensure_indexes(store)
             _INDEXED.add((pid, key))
+            from .integrity import after_open
+            from .recovery import complete_runs
+
+            after_open(store)
+            complete_runs(store)  # a run that died between "finished" and its history: rolled forward
         return store
 
 

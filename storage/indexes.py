@@ -59,6 +59,19 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "users": [
         ([("username", 1)], {"name": "username_unique", "unique": True}),
     ],
+    "history_outbox": [
+        ([("course_id", 1)], {"name": "course_id"}),
+    ],
+    "sessions": [
+        ([("token_hash", 1)], {"name": "token_hash"}),
+        ([("username", 1)], {"name": "username"}),
+    ],
+    "login_failures": [
+        ([("key", 1), ("at", 1)], {"name": "key_at"}),
+    ],
+    "audit_log": [
+        ([("at", -1)], {"name": "at"}),
+    ],
     "llm_cache": [
         ([("key", 1)], {"name": "key_unique", "unique": True}),
     ],

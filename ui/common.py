@@ -58,6 +58,10 @@ def run_page(body: Callable[[], None]) -> None:
     try:
         body()
     except Exception as exc:  # st.stop / st.rerun are BaseException and pass through
+        from ui.maintenance import is_store_damage, maintenance
+
+        if is_store_damage(exc):
+            maintenance(exc)
         log.exception("page failed")
         st.error(t("common.error", msg=redact(f"{type(exc).__name__}: {exc}")))
 

@@ -333,6 +333,11 @@ _T = [
 for _k, _en, _vi in _T:
     _add(_k, _en, _vi)
 
+from ui.strings_security import STRINGS as _SECURITY  # noqa: E402 - sign-in, lockout, maintenance
+
+for _k, _en, _vi in _SECURITY:
+    _add(_k, _en, _vi)
+
 
 def default_language() -> str:
     """The configured default: store setting ``language``, then config.language, else "vi"."""

@@ -31,11 +31,29 @@ SESSION_KEYS = {
 
 
 @st.cache_resource(show_spinner=False)
-def get_store() -> Any:
-    """The one Store of this process (MongoDB when MONGODB_URI is set, else embedded)."""
+def _open_store() -> Any:
     from storage import open_store
 
     return open_store()
+
+
+def get_store() -> Any:
+    """The one Store of this process (MongoDB when MONGODB_URI is set, else embedded).
+
+    A damaged store file stops the page with the maintenance message (ui.maintenance); it is not
+    cached, so the app recovers by itself once the folder is restored."""
+    from storage.integrity import StoreDamaged
+
+    try:
+        return _open_store()
+    except StoreDamaged as exc:
+        from ui.maintenance import maintenance
+
+        maintenance(exc)  # st.stop() inside a script run; re-raises elsewhere
+        raise
+
+
+get_store.clear = _open_store.clear  # type: ignore[attr-defined]
 
 
 @st.cache_resource(show_spinner=False, ttl=60)

@@ -5,6 +5,7 @@ from .history import HistoryRepository
 from .jobs import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES, TRIGGERS, JobRepository, error_doc
 from .leases import LeaseRepository
 from .runs import FINISHED, PENDING, RunRepository
+from .security import AuditRepository, LoginFailureRepository, SessionRepository
 from .simple import (
     ActivityRepository,
     AlertRepository,
@@ -25,13 +26,16 @@ __all__ = [
     "TRIGGERS",
     "ActivityRepository",
     "AlertRepository",
+    "AuditRepository",
     "CourseRepository",
     "HistoryRepository",
     "JobRepository",
     "LeaseRepository",
     "LlmCacheRepository",
+    "LoginFailureRepository",
     "Repository",
     "RunRepository",
+    "SessionRepository",
     "SettingsRepository",
     "SnapshotRepository",
     "UserRepository",

@@ -23,8 +23,12 @@ import datetime as dt
 from typing import Any
 
 from .base import Repository
+from .runs import writer_id
 
-__all__ = ["HistoryRepository", "history_id", "ENTRY_FIELDS"]
+__all__ = ["HistoryRepository", "history_id", "ENTRY_FIELDS", "OUTBOX"]
+
+#: staged history of runs being finished (``_id`` = run_id); see ``HistoryRepository.stage``.
+OUTBOX = "history_outbox"
 
 #: the entry fields every history entry has (in this order); other row fields are kept too.
 ENTRY_FIELDS = ("run_id", "timestamp", "cluster_id", "transition_type", "previous_cluster_id")
@@ -57,6 +61,66 @@ class HistoryRepository(Repository):
     """Per-student cluster history (collection ``user_cluster_history``)."""
 
     collection_name = "user_cluster_history"
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self._outbox = store.collection(OUTBOX)
+
+    # -- never a half run ------------------------------------------------------------------------
+    # Write order (jobs/pipeline.py): ... -> stage (rows kept in history_outbox) -> runs.mark_finished
+    # -> record -> unstage. So no document here ever names a run that is not finished, and a process
+    # that dies after mark_finished leaves the staged rows for storage.recovery to roll forward.
+    # Until then the readers below hide the run's entries (and any entry of a run not finished).
+
+    def stage(self, course_id: int, run_id: str, timestamp: dt.datetime, rows: list[dict[str, Any]]) -> None:
+        """Keep a run's history rows until the run is finished and its history recorded."""
+        rows = list(self._safe(rows))
+        columns = {f: [r.get(f) for r in rows] for f in ("user_id", *_ROW_FIELDS)}
+        self._outbox.replace_one({"_id": run_id}, {"_id": run_id, "run_id": run_id, "course_id": course_id,
+                                                   "timestamp": self._safe(timestamp), "rows": columns,
+                                                   "staged_at": self._now(), "writer": writer_id()},
+                                 upsert=True)
+
+    def staged(self, course_id: int | None = None) -> list[dict]:
+        """Staged runs (without their rows)."""
+        query = {} if course_id is None else {"course_id": course_id}
+        return self._outbox.find(query, {"_id": 0, "rows": 0})
+
+    def unstage(self, run_id: str) -> None:
+        self._outbox.delete_many({"_id": run_id})
+
+    def complete(self, run_id: str) -> bool:
+        """Record a staged run's history (idempotent) and drop the staged rows; False if none staged."""
+        doc = self._outbox.find_one({"_id": run_id})
+        if doc is None:
+            return False
+        cols = doc.get("rows") or {}
+        users = cols.get("user_id") or []
+        rows = [{f: (cols.get(f) or [None] * len(users))[i] for f in ("user_id", *_ROW_FIELDS)}
+                for i in range(len(users))]
+        self.record(doc["course_id"], run_id, doc["timestamp"], rows)
+        self.unstage(run_id)
+        return True
+
+    def _hidden_runs(self, course_id: int) -> set[str]:
+        """Runs whose entries readers must not see: staged (history incomplete) or not finished."""
+        hidden = {d["run_id"] for d in self._outbox.find({"course_id": course_id}, {"_id": 0, "run_id": 1})}
+        runs = self._store.collection("course_clusters")
+        hidden |= {d["run_id"] for d in runs.find({"course_id": course_id, "status": {"$ne": "finished"}},
+                                                   {"_id": 0, "run_id": 1})}
+        return hidden
+
+    @staticmethod
+    def _visible(doc: dict, hidden: set[str]) -> dict | None:
+        if not hidden:
+            return doc
+        history = [h for h in doc.get("history") or [] if h.get("run_id") not in hidden]
+        if not history:
+            return None
+        if len(history) != len(doc.get("history") or []):
+            doc = {**doc, "history": history, "last_updated": max(
+                (h["timestamp"] for h in history if h.get("timestamp") is not None), default=None)}
+        return doc
 
     def record(self, course_id: int, run_id: str, timestamp: dt.datetime, rows: list[dict[str, Any]]) -> int:
         """Append one entry per row (user_id, cluster_id, transition_type, previous_cluster_id, ...).
@@ -148,17 +212,22 @@ class HistoryRepository(Repository):
     def for_user(self, course_id: int, user_id: int) -> dict | None:
         """The student's document (``history`` oldest first); None when the student has none."""
         doc = self._col.find_one({"_id": history_id(course_id, self._safe(user_id))})
+        doc = self._visible(doc, self._hidden_runs(course_id)) if doc is not None else None
         return _public(doc) if doc is not None else None
 
     def for_course(self, course_id: int) -> list[dict]:
         """Every student's document of the course, by user_id."""
         # no projection / sort in the query: the embedded store would copy every value to apply one
-        docs = [_public(d) for d in self._col.find({"course_id": course_id})]
+        hidden = self._hidden_runs(course_id)
+        docs = [_public(d) for d in (self._visible(d, hidden) for d in self._col.find({"course_id": course_id}))
+                if d is not None]
         return sorted(docs, key=lambda d: (str(type(d["user_id"])), d["user_id"]))
 
     def at_run(self, course_id: int, run_id: str) -> dict[int, dict]:
         """user_id -> that student's entry for ``run_id``."""
         out: dict[int, dict] = {}
+        if run_id in self._hidden_runs(course_id):
+            return out
         for doc in self._col.find({"course_id": course_id, "history.run_id": run_id}):
             entry = next((h for h in doc.get("history") or [] if h.get("run_id") == run_id), None)
             if entry is not None:

@@ -10,13 +10,20 @@ them when they disagree with the runs (older data, or a crash between the two wr
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from typing import Any
 
 from storage.migrations import SUMMARY_FIELDS, run_summary
 
 from .base import NO_ID, Repository, clean, new_id
 
-__all__ = ["RunRepository", "PENDING", "FINISHED"]
+__all__ = ["RunRepository", "PENDING", "FINISHED", "writer_id"]
+
+
+def writer_id() -> str:
+    """``host:pid`` of this process (who is writing a run)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 PENDING = "pending"
 FINISHED = "finished"
@@ -60,6 +67,7 @@ class RunRepository(Repository):
         body["run_at"] = body["run_at"] or now
         body["created_at"] = now
         body["finished_at"] = None
+        body["writer"] = writer_id()  # storage.recovery leaves the run alone while this process lives
         self._col.insert_one(body)
         return body["run_id"]
 
@@ -92,8 +100,16 @@ class RunRepository(Repository):
         """
         pending = self._col.find({"course_id": course_id, "status": PENDING}, {"_id": 0, "run_id": 1})
         run_ids = [d["run_id"] for d in pending]
+        for staged in self._store.history.staged(course_id):  # finished, history incomplete: roll forward
+            if staged["run_id"] not in run_ids:
+                if self._col.count_documents({"run_id": staged["run_id"], "status": FINISHED}):
+                    self._store.history.complete(staged["run_id"])
+                else:  # its run is gone
+                    self._store.history.pull_run(course_id, staged["run_id"])
+                    self._store.history.unstage(staged["run_id"])
         for run_id in run_ids:
             self._store.snapshots.delete_run(run_id)
+            self._store.history.unstage(run_id)
             self._store.history.pull_run(course_id, run_id)
             self._store.alerts.delete_run(run_id)
             self._summaries.delete_many({"_id": run_id})  # none expected: pending runs have no summary
@@ -157,6 +173,7 @@ class RunRepository(Repository):
         if doc is None:
             return
         self._store.snapshots.delete_run(run_id)
+        self._store.history.unstage(run_id)
         self._store.history.pull_run(doc["course_id"], run_id)
         self._store.alerts.delete_run(run_id)
         clean(doc)

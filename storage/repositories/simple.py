@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
-from .base import NO_ID, Repository
+from .base import NO_ID, Repository, new_id
 
 __all__ = [
     "ActivityRepository",
@@ -183,8 +183,16 @@ class UserRepository(Repository):
     def list(self) -> list[dict]:
         return self._col.find({}, NO_ID, sort=[("username", 1)])
 
+    #: a change of any of these ends the user's sessions (``session_version`` grows)
+    SESSION_FIELDS = ("password_hash", "role", "courses")
+
     def upsert(self, user: dict[str, Any]) -> None:
-        """Create or update by ``username``. ``role`` defaults to ``instructor``, ``courses`` to []."""
+        """Create or update by ``username``. ``role`` defaults to ``instructor``, ``courses`` to [].
+
+        A new user gets a fresh random ``uid`` (a re-created user name never inherits old sessions);
+        a changed password, role or course grant increments ``session_version``, which ends every
+        existing session of the user at its next request.
+        """
         body = self._safe(user)
         body.pop("_id", None)
         if not body.get("username"):
@@ -193,16 +201,38 @@ class UserRepository(Repository):
             raise ValueError("store password_hash, never a plain password")
         if "role" in body and body["role"] not in USER_ROLES:
             raise ValueError(f"role must be one of {USER_ROLES}")
+        for internal in ("uid", "session_version"):
+            body.pop(internal, None)
         body["updated_at"] = self._now()
-        on_insert = {k: v for k, v in {"role": "instructor", "courses": [], "created_at": body["updated_at"]}.items()
-                     if k not in body}
-        update: dict[str, Any] = {"$set": body}
-        if on_insert:
-            update["$setOnInsert"] = on_insert
-        self._col.update_one({"username": body["username"]}, update, upsert=True)
+        with self._store.locked():
+            old = self._col.find_one({"username": body["username"]}, NO_ID)
+            on_insert = {k: v for k, v in {"role": "instructor", "courses": [], "created_at": body["updated_at"],
+                                           "uid": new_id(), "session_version": 0}.items() if k not in body}
+            update: dict[str, Any] = {"$set": body}
+            if old is None:
+                update["$setOnInsert"] = on_insert
+            else:
+                if any(f in body and body[f] != old.get(f) for f in self.SESSION_FIELDS):
+                    update["$inc"] = {"session_version": 1}
+                if not old.get("uid"):  # a user written by an older version
+                    update["$set"]["uid"] = new_id()
+            self._col.update_one({"username": body["username"]}, update, upsert=True)
+
+    def end_sessions(self, username: str) -> bool:
+        """End every session of the user (sign-out everywhere)."""
+        return self._col.update_one({"username": username}, {"$inc": {"session_version": 1}}).matched_count == 1
+
+    def set_preference(self, username: str, key: str, value: Any) -> None:
+        """A per-user display preference (e.g. ``language``); does not end sessions."""
+        if key in {"username", "password_hash", "role", "courses", "uid", "session_version"}:
+            raise ValueError(f"{key} is not a preference")
+        self._col.update_one({"username": username}, {"$set": {f"prefs.{key}": self._safe(value)}})
 
     def delete(self, username: str) -> bool:
-        return self._col.delete_one({"username": username}) == 1
+        deleted = self._col.delete_one({"username": username}) == 1
+        if deleted:
+            self._store.collection("sessions").delete_many({"username": username})
+        return deleted
 
 
 class LlmCacheRepository(Repository):

@@ -88,7 +88,7 @@ class Crash(RuntimeError):
 
 @pytest.mark.parametrize("step", [
     pytest.param("insert_pending", marks=pytest.mark.slow), "snapshots.save",
-    pytest.param("history.record", marks=pytest.mark.slow), "activity.upsert"])
+    pytest.param("history.stage", marks=pytest.mark.slow), "activity.upsert"])
 def test_crash_mid_write_leaves_previous_run_intact(store, config, small_site, as_of, step):
     first = run_course(201, source="demo", store=store, as_of=as_of - timedelta(weeks=1), config=config)
 
