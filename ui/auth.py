@@ -1,8 +1,16 @@
-"""Login (streamlit-authenticator 0.4.2), roles and the one course-access guard.
+"""Sign-in, server-side sessions, lockout, roles and the one course-access guard.
 
 Users live in the store's ``users`` collection as ``{username, name, email, password_hash, role,
-courses: [int], created_at}``; only bcrypt hashes are stored.  Roles: ``admin`` (every course,
-settings, schedules, users) and ``instructor`` (only the courses an admin granted).
+courses: [int], created_at, uid, session_version}``; only bcrypt hashes are stored.  Roles: ``admin``
+(every course, settings, schedules, users) and ``instructor`` (only the courses an admin granted).
+
+Sessions (see storage/repositories/security.py) live on the server: the browser holds a random token
+in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS) set by the ``/auth/session`` route of
+``ui.web``; every script run checks the session against the store, so a sign-out, a password, role or
+grant change, or removing the user ends every session of that user at its next request. Failed
+sign-ins are slowed after ``COHORTLENS_SLOW_AFTER`` (3) and locked after ``COHORTLENS_LOCK_AFTER`` (10)
+per user, ``COHORTLENS_CLIENT_LOCK_AFTER`` (30) per client address, for ``COHORTLENS_LOCK_MINUTES``
+(15); an admin unlocks under Settings. Sign-ins, failures, lockouts and sign-outs go to the audit log.
 
 Every path to a course's data — sidebar picker, ``?course=`` query parameter, session state, loaders,
 exports, Run now — goes through :func:`require_course`.
@@ -10,16 +18,20 @@ exports, Run now — goes through :func:`require_course`.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
-from datetime import UTC, datetime
+import time
+import urllib.parse
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+import bcrypt
 import streamlit as st
-import streamlit_authenticator as stauth
 
+from jobs.passwords import check_password_policy
 from ui.i18n import t
 from ui.resources import SESSION_KEYS, data_dir, get_store
 
@@ -31,6 +43,13 @@ __all__ = [
     "cookie_key",
     "credentials",
     "authenticator",
+    "attempt_login",
+    "lock_status",
+    "unlock",
+    "end_sessions",
+    "audit",
+    "client_address",
+    "SESSION_COOKIE",
     "login",
     "logout_button",
     "current_user",
@@ -43,24 +62,60 @@ __all__ = [
 ]
 
 ROLES = ("admin", "instructor")
-COOKIE_NAME = "cohortlens_auth"
+COOKIE_NAME = "cohortlens_auth"  # the former streamlit-authenticator cookie (no longer trusted)
+SESSION_COOKIE = "cohortlens_session"
+SID_KEY = "_auth_sid"
+_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt()).decode("ascii")
 ADMIN_ENV = "COHORTLENS_ADMIN_PASSWORD"
 COOKIE_ENV = "COHORTLENS_COOKIE_KEY"
 
 
+def _env_num(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+def policy() -> dict[str, float]:
+    """Session and lockout settings (environment, else defaults)."""
+    return {
+        "session_s": _env_num("COHORTLENS_SESSION_HOURS", 168) * 3600,
+        "idle_s": _env_num("COHORTLENS_SESSION_IDLE_HOURS", 12) * 3600,
+        "slow_after": _env_num("COHORTLENS_SLOW_AFTER", 3),
+        "lock_after": _env_num("COHORTLENS_LOCK_AFTER", 10),
+        "client_lock_after": _env_num("COHORTLENS_CLIENT_LOCK_AFTER", 30),
+        "lock_s": _env_num("COHORTLENS_LOCK_MINUTES", 15) * 60,
+        "window_s": max(_env_num("COHORTLENS_LOCK_MINUTES", 15) * 60, 3600),
+    }
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(str(password).encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+
+
+def check_password(password: str, password_hash: str | None) -> bool:
+    try:
+        return bcrypt.checkpw(str(password).encode("utf-8"), str(password_hash or _DUMMY_HASH).encode("ascii"))
+    except ValueError:  # not a bcrypt hash
+        return False
+
+
 def make_user(username: str, password: str, *, role: str = "instructor", name: str | None = None,
               email: str | None = None, courses: list[int] | None = None) -> dict:
-    """A user document with the password hashed (the plain password is not kept)."""
+    """A user document with the password hashed (the plain password is not kept); the password must
+    meet the minimum policy (jobs.passwords)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     username = username.strip().lower()
     if not username or not password:
         raise ValueError("username and password are required")
+    check_password_policy(password, username)
     return {
         "username": username,
         "name": name or username,
         "email": email or "",
-        "password_hash": stauth.Hasher.hash(password),
+        "password_hash": hash_password(password),
         "role": role,
         "courses": sorted({int(c) for c in courses or []}),
         "created_at": datetime.now(UTC),
@@ -71,14 +126,26 @@ def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
     """First start with no users: create ``admin`` and print its password once. Returns True if created.
 
     The password is COHORTLENS_ADMIN_PASSWORD when set (never printed), else a random one printed to
-    the terminal exactly once; only its hash is stored.
+    the terminal exactly once; only its hash is stored. Never runs over a folder that had users
+    (a users file emptied or replaced): that is a damaged store, not a first start.
     """
     if store.users.list():
         return False
+    if getattr(store, "backend", None) == "embedded" and store.data_dir is not None:
+        from storage.integrity import Problem, StoreDamaged, had_users
+
+        if had_users(store.data_dir, store.db_name):
+            raise StoreDamaged([Problem(Path(store.data_dir) / store.db_name / "users",
+                                        "no users left in a store that had users; first start refused")],
+                               Path(store.data_dir))
     out = out or sys.stdout
     given = os.environ.get(ADMIN_ENV)
     password = given or secrets.token_urlsafe(12)
     store.users.upsert(make_user("admin", password, role="admin", name="Administrator"))
+    if getattr(store, "backend", None) == "embedded" and store.data_dir is not None:
+        from storage.integrity import record_manifest
+
+        record_manifest(store.data_dir, store.db_name, had_users=True)
     bar = "=" * 64
     if given:
         print(f"\n{bar}\nCohortLens: created user 'admin' with the password from {ADMIN_ENV}.\n{bar}\n",
@@ -90,7 +157,8 @@ def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
 
 
 def cookie_key(folder: str | Path | None = None) -> str:
-    """Cookie signing key: env, then st.secrets["auth"]["cookie_key"], else ``{data_dir}/.cookie_key``."""
+    """Signing key kept for compatibility: env, then st.secrets["auth"]["cookie_key"], else
+    ``{data_dir}/.cookie_key``. Sessions no longer depend on it (they are server-side)."""
     env = os.environ.get(COOKIE_ENV)
     if env:
         return env
@@ -113,72 +181,281 @@ def cookie_key(folder: str | Path | None = None) -> str:
 
 
 def credentials(store: Any) -> dict:
-    """The authenticator's credentials dict built from the users collection (hashes only)."""
+    """Users as ``{"usernames": {name: {name, email, roles}}}`` (no hashes leave the store)."""
     users = {}
     for u in store.users.list():
-        users[str(u["username"]).lower()] = {
-            "name": u.get("name") or u["username"],
-            "email": u.get("email") or "",
-            "password": u["password_hash"],
-            "roles": [u.get("role", "instructor")],
-        }
+        users[str(u["username"]).lower()] = {"name": u.get("name") or u["username"], "email": u.get("email") or "",
+                                             "roles": [u.get("role", "instructor")]}
     return {"usernames": users}
 
 
-def authenticator(store: Any | None = None) -> stauth.Authenticate:
-    """A fresh authenticator for this script run (credentials change when an admin edits users)."""
-    return stauth.Authenticate(credentials(store or get_store()), COOKIE_NAME, cookie_key(), 30.0,
-                               auto_hash=False)
-
-
-def login(auth: stauth.Authenticate, store: Any | None = None) -> dict | None:
-    """Render the login form when needed; returns the logged-in user document or None (form shown)."""
-    store = store or get_store()
-    fields = {"Form name": t("auth.title"), "Username": t("auth.username"), "Password": t("auth.password"),
-              "Login": t("auth.login")}
+def client_address() -> str | None:
+    """The browser's address as Streamlit saw it (None in tests)."""
     try:
-        auth.login(location="main", fields=fields, key="login_form")
-    except Exception as exc:  # e.g. a cookie for a deleted user: LoginError
-        st.session_state["authentication_status"] = None
-        st.error(t("auth.error", msg=str(exc)))
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no context outside a browser session
         return None
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        st.error(t("auth.wrong"))
+    return ip if isinstance(ip, str) and ip else None
+
+
+def audit(event: str, *, username: str | None = None, store: Any | None = None, **detail: Any) -> None:
+    """Append to the audit log (never fails the caller)."""
+    try:
+        (store or get_store()).audit.record(event, username=username, client=client_address(), **detail)
+    except Exception:  # noqa: BLE001
+        import logging
+
+        logging.getLogger("cohortlens.audit").exception("audit write failed")
+
+
+def _keys(username: str, client: str | None) -> list[str]:
+    return [f"user:{username}", *([f"client:{client}"] if client else [])]
+
+
+def lock_status(store: Any, username: str, client: str | None = None) -> datetime | None:
+    """Until when ``username`` (or ``client``) is locked out, or None."""
+    p = policy()
+    now = store.now()
+    since = now - timedelta(seconds=p["window_s"])
+    for key, limit in zip(_keys(username, client), (p["lock_after"], p["client_lock_after"]), strict=False):
+        stamps = store.login_failures.recent(key, since=since)
+        if len(stamps) >= limit:
+            until = stamps[-1] + timedelta(seconds=p["lock_s"])
+            if until > now:
+                return until
+    return None
+
+
+def unlock(store: Any, key: str, *, by: str | None = None) -> int:
+    """Clear the failed sign-ins of ``user:<name>`` or ``client:<address>`` (admin action)."""
+    removed = store.login_failures.unlock(key)
+    audit("unlock", username=by, store=store, key=key)
+    return removed
+
+
+def attempt_login(store: Any, username: str, password: str, client: str | None = None,
+                  *, sleep: Any = time.sleep) -> tuple[str, Any]:
+    """One sign-in attempt: ``("ok", user)``, ``("locked", until)`` or ``("wrong", None)``.
+
+    Locked accounts are refused before the password is checked; failures from the ``slow_after``-th
+    on are answered slower (up to 3 s)."""
+    p = policy()
+    username = str(username or "").strip().lower()[:128]
+    until = lock_status(store, username, client)
+    if until is not None:
+        audit("login_locked", username=username, store=store)
+        return "locked", until
+    since = store.now() - timedelta(seconds=p["window_s"])
+    failures = max(store.login_failures.count(k, since=since) for k in _keys(username, client))
+    if failures >= p["slow_after"]:
+        sleep(min(0.5 * (failures - p["slow_after"] + 1), 3.0))
+    user = store.users.get(username) if username else None
+    ok = check_password(password or "", (user or {}).get("password_hash"))  # same cost for unknown users
+    if not (ok and user):
+        store.login_failures.add(_keys(username, client))
+        audit("login_failed", username=username, store=store)
+        until = lock_status(store, username, client)
+        if until is not None:
+            audit("locked_out", username=username, store=store, until=until.isoformat())
+        return "wrong", None
+    store.login_failures.unlock(f"user:{username}")
+    return "ok", user
+
+
+def end_sessions(store: Any, username: str, *, by: str | None = None, reason: str = "sign-out") -> None:
+    """End every session of ``username`` (its cookies no longer sign in)."""
+    store.users.end_sessions(username)
+    store.sessions.end_user(username)
+    audit("sessions_ended", username=by or username, store=store, user=username, reason=reason)
+
+
+class _Auth:
+    """What app.py passes between ``login`` and ``logout_button`` (kept for the call shape)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+
+def authenticator(store: Any | None = None) -> _Auth:
+    return _Auth(store or get_store())
+
+
+def _base_path() -> str:
+    try:
+        base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    except Exception:  # noqa: BLE001
+        base = ""
+    return f"/{base}" if base else ""
+
+
+def _requested_path() -> str:
+    """The page (path and query) the browser asked for, to return to after signing in."""
+    try:
+        url = st.context.url
+    except Exception:  # noqa: BLE001
+        url = ""
+    url = url if isinstance(url, str) else ""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path or "/"
+    query = urllib.parse.urlencode([(k, v) for k, v in st.query_params.items()]) if st.query_params else ""
+    return path + (f"?{query}" if query else "")
+
+
+def _in_browser() -> bool:
+    """A real browser connection to a server that serves ui.web's routes (not AppTest)."""
+    from ui import web
+
+    try:
+        host = st.context.headers.get("host")
+    except Exception:  # noqa: BLE001
+        host = None
+    return web.mounted() and isinstance(host, str) and bool(host)
+
+
+def _redirect(url: str) -> None:
+    """Send the browser to ``url`` (same origin) and stop this run."""
+    st.html(f"<script>window.location.replace({json.dumps(url)});</script>", unsafe_allow_javascript=True)
+    st.stop()
+
+
+def _cookie_token() -> str | None:
+    try:
+        token = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # noqa: BLE001 - AppTest / no browser
         return None
-    if not status:
-        st.info(t("auth.hint"))
+    return token if isinstance(token, str) and token else None
+
+
+def _clear_state() -> None:
+    for key in (SID_KEY, "username", "name", "_auth_restored"):
+        st.session_state.pop(key, None)
+    st.session_state["authentication_status"] = None
+    st.session_state.pop(SESSION_KEYS["course"], None)
+
+
+def session_valid(store: Any, session: dict | None) -> dict | None:
+    """The user of a still-valid session, else None (expired, idle, user gone/re-created/changed)."""
+    if not session:
         return None
-    user = current_user(store)
-    if user is None:  # logged in by a cookie but the user was removed
-        st.session_state["authentication_status"] = None
-        st.error(t("auth.gone"))
+    p = policy()
+    now = store.now()
+    expires, seen = session.get("expires_at"), session.get("last_seen")
+    if expires is None or expires < now or (seen is not None and seen < now - timedelta(seconds=p["idle_s"])):
+        return None
+    user = store.users.get(session.get("username") or "")
+    if user is None or user.get("uid") != session.get("uid") \
+            or int(user.get("session_version") or 0) != int(session.get("version") or 0):
         return None
     return user
 
 
-def logout_button(auth: stauth.Authenticate) -> bool:
-    """Logout button in the sidebar (clears the cookie and the session's course choice).
+def _session_user(store: Any) -> dict | None:
+    sid = st.session_state.get(SID_KEY)
+    session = store.sessions.get(sid) if sid else None
+    user = session_valid(store, session)
+    stale = [session] if session is not None and user is None else []
+    if user is None:
+        token = _cookie_token()
+        session = store.sessions.by_token(token) if token else None
+        user = session_valid(store, session)
+        stale += [session] if session is not None and user is None else []
+    for old in stale:
+        store.sessions.end(old["sid"])
+    if user is None:
+        if st.session_state.get(SID_KEY) or st.session_state.get("authentication_status"):
+            _clear_state()
+            st.session_state["_auth_ended"] = True
+        return None
+    assert session is not None
+    store.sessions.touch(session["sid"])
+    st.session_state[SID_KEY] = session["sid"]
+    st.session_state["username"] = user["username"]
+    st.session_state["name"] = user.get("name") or user["username"]
+    st.session_state["authentication_status"] = True
+    _language(store, user)
+    return user
 
-    Returns True when the user has just signed out (the caller shows the login form and stops)."""
 
-    def _clear(_info: dict) -> None:
-        st.session_state.pop(SESSION_KEYS["course"], None)
+def _language(store: Any, user: dict) -> None:
+    """The user's language survives reloads: restored once per browser session, saved on change."""
+    from ui.i18n import LANGUAGES
 
-    # key: not "logout", which the authenticator uses as a session-state flag
-    auth.logout(t("auth.logout"), location="sidebar", key="logout_button", callback=_clear)
+    saved = (user.get("prefs") or {}).get("language")
+    lang_key = SESSION_KEYS["lang"]
+    if not st.session_state.get("_auth_restored"):
+        st.session_state["_auth_restored"] = True
+        if saved in LANGUAGES:
+            st.session_state[lang_key] = saved
+        return
+    current = st.session_state.get(lang_key)
+    if current in LANGUAGES and current != saved:
+        store.users.set_preference(user["username"], "language", current)
+
+
+def login(auth: Any = None, store: Any | None = None) -> dict | None:
+    """The signed-in user (session checked against the store on every run), else the sign-in form
+    is shown and None returned."""
+    store = store or getattr(auth, "store", None) or get_store()
+    user = _session_user(store)
+    if user is not None:
+        return user
+    if st.session_state.pop("_auth_ended", False):
+        st.info(t("auth.ended"))
+    with st.form("login_form"):
+        st.subheader(t("auth.title"))
+        username = st.text_input(t("auth.username"), key="login_username")
+        password = st.text_input(t("auth.password"), type="password", key="login_password")
+        submitted = st.form_submit_button(t("auth.login"))
+    if not submitted:
+        st.info(t("auth.hint"))
+        return None
+    client = client_address()
+    outcome, value = attempt_login(store, username, password, client)
+    if outcome == "locked":
+        st.error(t("auth.locked", until=value.strftime("%Y-%m-%d %H:%M")))
+        st.session_state["authentication_status"] = False
+        return None
+    if outcome != "ok":
+        st.error(t("auth.wrong"))
+        st.session_state["authentication_status"] = False
+        return None
+    user = value
+    sid, ticket = store.sessions.create(user, ttl_s=policy()["session_s"], client=client)
+    audit("login", username=user["username"], store=store)
+    st.session_state[SID_KEY] = sid
+    st.session_state["_auth_restored"] = False
+    user = _session_user(store)
+    if _in_browser():  # hand the browser its HttpOnly cookie, then back to the page it asked for
+        nxt = urllib.parse.quote(_requested_path(), safe="")
+        _redirect(f"{_base_path()}/auth/session?ticket={ticket}&next={nxt}")
+    return user
+
+
+def logout_button(auth: Any = None) -> bool:
+    """Sign-out button in the sidebar: ends every session of the user (all browsers), clears the
+    cookie. Returns True when the user has just signed out (the caller shows the form and stops)."""
+    if st.sidebar.button(t("auth.logout"), key="logout_button"):
+        store = getattr(auth, "store", None) or get_store()
+        username = st.session_state.get("username")
+        if username:
+            end_sessions(store, str(username))
+        _clear_state()
+        if _in_browser():
+            _redirect(f"{_base_path()}/auth/logout")
+        return True
     return not st.session_state.get("authentication_status")
 
 
 def current_user(store: Any | None = None) -> dict | None:
-    """The logged-in user's document, read from the store (roles and grants are never taken from the
-    browser or session state)."""
-    if not st.session_state.get("authentication_status"):
-        return None
-    username = st.session_state.get("username")
-    if not username:
-        return None
-    return (store or get_store()).users.get(str(username).lower())
+    """The signed-in user's document, read from the store with its session checked (roles and grants
+    are never taken from the browser or session state)."""
+    store = store or get_store()
+    sid = st.session_state.get(SID_KEY)
+    session = store.sessions.get(sid) if sid else None
+    if session is None:
+        token = _cookie_token()
+        session = store.sessions.by_token(token) if token else None
+    return session_valid(store, session)
 
 
 def is_admin(user: dict | None) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.auth import ROLES, make_user, require_admin
+from ui.auth import ROLES, audit, make_user, require_admin
 from ui.i18n import t
 
 __all__ = ["users_section", "save_user"]
@@ -52,6 +52,8 @@ def users_section(store: Any, me: dict, courses: list[int]) -> None:
         if st.form_submit_button(t("st.save_user")):
             try:
                 save_user(store, username, name=name, password=password, role=role, courses=granted)
+                audit("user_saved", username=me["username"], user=username.strip().lower(), role=role,
+                      courses=sorted(int(c) for c in granted), password_changed=bool(password))
                 st.success(t("st.user_saved", user=username.strip().lower()))
             except ValueError as exc:
                 st.error(t("st.user_bad", msg=str(exc)))
@@ -61,5 +63,6 @@ def users_section(store: Any, me: dict, courses: list[int]) -> None:
         victim = d1.selectbox(t("st.delete_user"), others, key="user_delete_pick")
         if d2.button(t("st.delete_user"), key="user_delete"):
             store.users.delete(victim)
+            audit("user_deleted", username=me["username"], user=victim)
             st.success(t("st.deleted", user=victim))
             st.rerun()

@@ -217,6 +217,8 @@ class UserRepository(Repository):
                 if not old.get("uid"):  # a user written by an older version
                     update["$set"]["uid"] = new_id()
             self._col.update_one({"username": body["username"]}, update, upsert=True)
+            if "$inc" in update:  # their cookies would be refused anyway: drop the records now
+                self._store.collection("sessions").delete_many({"username": body["username"]})
 
     def end_sessions(self, username: str) -> bool:
         """End every session of the user (sign-out everywhere)."""

@@ -105,6 +105,19 @@ def login(at, username: str, password: str):
     return at
 
 
+def signed_in(at, username: str):
+    """Session state of a signed-in user: a real server-side session, as the sign-in form makes."""
+    from storage import open_store
+    from ui.auth import SID_KEY
+
+    store = open_store()
+    sid, _ticket = store.sessions.create(store.users.get(username), ttl_s=3600)
+    at.session_state[SID_KEY] = sid
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    return at
+
+
 def wait_for_job(store, job_id: str, timeout: float = 180.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

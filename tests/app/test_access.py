@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import APP, PAGES, Creds, errors, login, new_app, table
+from tests.app.conftest import APP, PAGES, Creds, errors, login, new_app, signed_in, table
 
 FORBIDDEN = "You do not have access to course 102"
 
@@ -44,8 +44,7 @@ def test_settings_page_is_not_offered(teacher):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(Path(APP).parent / PAGES["settings"]), default_timeout=60)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = "teacher101"
+    signed_in(at, "teacher101")
     at.session_state["lang"] = "en"
     at.run()  # opened directly, the page itself refuses
     assert "This page is for administrators only." in errors(at)
@@ -81,8 +80,7 @@ def test_each_page_refuses_a_forbidden_course_on_its_own(populated, page):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(Path(APP).parent / PAGES[page]), default_timeout=60)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = "teacher101"
+    signed_in(at, "teacher101")
     at.session_state["lang"] = "en"
     at.session_state["course_id"] = 102
     at.run()
@@ -121,8 +119,7 @@ def test_loaders_exports_and_run_now_guard(populated, which):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_function(_probe, default_timeout=30)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = "teacher101"
+    signed_in(at, "teacher101")
     at.session_state["probe"] = which
     at.session_state["lang"] = "en"
     at.session_state["run_id"] = populated.runs.latest(102)["run_id"]

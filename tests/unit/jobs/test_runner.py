@@ -306,7 +306,7 @@ def test_database_error_mid_run_keeps_previous_run_and_retries(store, config, cl
     first = _job(store, submit(store, [201], "schedule", config=config, executor=InlineExecutor(), clock=clock))
     assert first["status"] == "succeeded"
     previous = store.runs.latest(201)["run_id"]
-    real_record = store.history.record
+    real_record = store.history.stage  # the last write before the run is marked finished
     calls = {"n": 0}
 
     def flaky_record(*args, **kwargs):
@@ -315,7 +315,7 @@ def test_database_error_mid_run_keeps_previous_run_and_retries(store, config, cl
             raise AutoReconnect("connection reset by peer")
         return real_record(*args, **kwargs)
 
-    monkeypatch.setattr(store.history, "record", flaky_record)
+    monkeypatch.setattr(store.history, "stage", flaky_record)
     clock.advance(hours=24)
     job = _job(store, submit(store, [201], "schedule", config=config, executor=InlineExecutor(), clock=clock))
     assert job["status"] == "failed" and job["error"]["type"] == "AutoReconnect"
