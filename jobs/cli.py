@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     boot = sub.add_parser("bootstrap", help="backfill weekly runs of the demo courses (first start)")
     boot.add_argument("--weeks", type=int, default=6)
+
+    backup = sub.add_parser("backup", help="consistent copy of the embedded store (taken under the store lock)")
+    backup.add_argument("--to", default=None, help="target folder (default: <data_dir>-backups/<UTC time>)")
+    sub.add_parser("check", help="check every store file; names the damaged ones (exit 1 when any)")
+    purge = sub.add_parser("purge", help="remove uploads, job records, alerts, LLM cache past their retention")
+    purge.add_argument("--dry-run", action="store_true", help="count only, remove nothing")
     return parser
 
 
@@ -290,6 +296,31 @@ def _cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def _cmd_backup(args: argparse.Namespace, config: Config) -> int:
+    from jobs.maintenance import backup
+
+    _emit(backup(_open(config), args.to))
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace, config: Config) -> int:
+    from jobs.maintenance import check
+
+    if config.mongodb_uri:
+        return _fail("check looks at the embedded store's files; MONGODB_URI is set")
+    result = check(Path(config.data_dir).expanduser().absolute())
+    _emit(result)
+    return EXIT_OK if result["ok"] else _fail("damaged store file(s): " + "; ".join(
+        f"{d['file']} ({d['reason']})" for d in result["damaged"]))
+
+
+def _cmd_purge(args: argparse.Namespace, config: Config) -> int:
+    from jobs.maintenance import purge
+
+    _emit(purge(_open(config), dry_run=args.dry_run))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "status": _cmd_status,
@@ -298,6 +329,9 @@ _COMMANDS = {
     "retry": _cmd_retry,
     "recover": _cmd_recover,
     "bootstrap": _cmd_bootstrap,
+    "backup": _cmd_backup,
+    "check": _cmd_check,
+    "purge": _cmd_purge,
 }
 
 

@@ -25,6 +25,7 @@ import os
 import sqlite3
 import stat
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,8 @@ def _header_problem(path: Path) -> str | None:
 
 def _deep_problem(path: Path) -> str | None:
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        # immutable: no -wal/-shm files are created (the caller holds the store lock: no writer runs)
+        con = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
         return f"unreadable: {exc}"
     try:
