@@ -21,27 +21,28 @@ from ui.common import (
     to_excel_bytes,
 )
 from ui.i18n import t
+from ui.plain import md
 from ui.shaping import heatmap_frame, members_frame
 
 
 def _card(c: dict, run: dict) -> None:
     profile = c.get("profile") or {}
     with st.container(border=True):
-        st.markdown(f"#### {c.get('name')}")
+        st.markdown(f"#### {md(c.get('name'))}")
         st.caption(t("cl.size", size=c.get("size"), share=f"{float(c.get('share') or 0):.0%}")
                    + " · " + t(f"cl.source.{profile.get('source', 'rules')}"))
         if profile.get("summary"):
-            st.write(profile["summary"])
+            st.markdown(md(profile["summary"]))
         tops = c.get("top_features") or []
         if tops:
             st.markdown(f"**{t('cl.top')}**")
             st.markdown("\n".join(
-                f"- {feature_label(run, f['feature'])}: {t('cl.above') if f.get('direction') in ('above', 'high', '+') or f.get('z', 0) > 0 else t('cl.below')}"
+                f"- {md(feature_label(run, f['feature']))}: {t('cl.above') if f.get('direction') in ('above', 'high', '+') or f.get('z', 0) > 0 else t('cl.below')}"
                 f" ({float(f.get('z', 0)):+.1f} SD)" for f in tops[:4]))
         recs = profile.get("recommendations") or []
         if recs:
             with st.expander(t("cl.recommend")):
-                st.markdown("\n".join(f"- {r}" for r in recs))
+                st.markdown("\n".join(f"- {md(r)}" for r in recs))
 
 
 def body() -> None:

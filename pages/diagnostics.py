@@ -8,6 +8,7 @@ import streamlit as st
 from ui import figures, loaders
 from ui.common import chart, cluster_names, feature_label, fmt_dt, header, need_course, run_page
 from ui.i18n import t
+from ui.plain import md
 from ui.shaping import scores_frame
 
 
@@ -40,7 +41,7 @@ def body() -> None:
     st.subheader(t("dg.votes"))
     st.dataframe(pd.DataFrame({t("dg.col.criterion"): list(votes), t("dg.col.k"): list(votes.values())}),
                  hide_index=True, key="votes_table")
-    st.info(t("dg.pinned") if diag.get("pinned") else t("dg.reason", k=chosen, reason=diag.get("reason", "")))
+    st.info(t("dg.pinned") if diag.get("pinned") else t("dg.reason", k=chosen, reason=md(diag.get("reason", ""))))
 
     snap, _meta = loaders.snapshot(run["run_id"])
     if not snap.empty and "silhouette" in snap:

@@ -11,6 +11,7 @@ from ui.auth import allowed_courses, current_user, is_admin, require_course
 from ui.bootstrap import scheduler
 from ui.common import fmt_dt, header, redact, run_page, selected_course
 from ui.i18n import t
+from ui.plain import md
 from ui.resources import SESSION_KEYS, get_config, get_store
 from ui.shaping import jobs_frame
 from ui.widgets import job_progress, schedule_editor
@@ -38,7 +39,7 @@ def _finished_banner(cid: int | None) -> None:
     (st.success if status == "succeeded" else st.warning)(t("jb.done", job=job_id, status=status))
     err = job.get("error") or {}
     if err:  # a skipped course is a warning (e.g. too few students), a failure an error
-        (st.warning if status == "skipped" else st.error)(redact(f"{err.get('type', '')}: {err.get('message', '')}"))
+        (st.warning if status == "skipped" else st.error)(md(redact(f"{err.get('type', '')}: {err.get('message', '')}")))
     run = loaders.latest_run(cid) if cid is not None else None
     if run is not None:
         st.info(t("jb.new_run", k=run.get("k"), students=(run.get("metadata") or {}).get("total_students"),
@@ -71,7 +72,7 @@ def body() -> None:
     cid = selected_course()
     allowed = sorted(allowed_courses(user))
     b1, b2 = st.columns(2)
-    if cid is not None and b1.button(t("jb.run_course", course=loaders.course_name(cid)), key="run_now",
+    if cid is not None and b1.button(t("jb.run_course", course=md(loaders.course_name(cid))), key="run_now",
                                      type="primary"):
         _submit([cid])
     if allowed and b2.button(t("jb.run_all", n=len(allowed)), key="run_all"):

@@ -11,6 +11,7 @@ from ui import loaders
 from ui.bootstrap import bootstrap_status, scheduler
 from ui.common import cluster_names, feature_label, fmt_dt, header, run_page, selected_course
 from ui.i18n import t
+from ui.plain import md
 from ui.resources import get_config, get_store
 from ui.shaping import fmt_changed
 
@@ -90,14 +91,14 @@ def body() -> None:
     name = loaders.course_name(cid)
     left, right = st.columns(2)
     with left:
-        st.subheader(t("ov.alerts", course=name))
+        st.subheader(t("ov.alerts", course=md(name)))
         alerts = run.get("alerts") or []
         if not alerts:
             st.caption(t("ov.no_alerts"))
         for a in alerts:
             st.warning(a.get("message") or str(a))
     with right:
-        st.subheader(t("ov.movers", course=name))
+        st.subheader(t("ov.movers", course=md(name)))
         movers = run.get("movers") or []
         if not movers:
             st.caption(t("ov.no_movers"))
