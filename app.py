@@ -92,8 +92,9 @@ def main() -> None:
     user = auth.login(authenticator, store)
     _language_switch()
     if user is None:
-        # Until someone signs in, Streamlit may still serve pages/ files by their names (its mode before
-        # st.navigation runs); every page then shows only "Please sign in first" (ui.common.run_page).
+        # the pages are registered (hidden, never run) so that a deep link such as /groups resolves
+        # and, once signed in, the browser returns to it; each page file also guards itself
+        st.navigation(_pages(False), position="hidden")
         st.stop()
     if auth.logout_button(authenticator):  # signed out just now: back to the form, no data
         auth.login(authenticator, store)
