@@ -12,6 +12,7 @@ from tests.app.conftest import PAGES, Creds, errors, login, new_app, table, wait
 #: page -> (title in English, minimum number of plotly charts)
 EXPECT = {
     "overview": ("Overview", 0),
+    "actions": ("Action list", 0),
     "clusters": ("Clusters", 3),
     "transitions": ("Transitions", 2),
     "diagnostics": ("Diagnostics", 4),
