@@ -72,12 +72,15 @@ def body() -> None:
     st.dataframe(shown.rename(columns=actions.column_labels()), hide_index=True, key="act_table",
                  column_config={t("act.col.reason"): st.column_config.TextColumn(width="large")})
     stem = f"cohortlens_actions_course{cid}_{fmt_dt(run.get('run_at'), with_time=False)}"
-    d1, d2, _ = st.columns([1, 1, 3])
+    d1, d2, d3, _ = st.columns([1, 1, 1.4, 1.6])
     export = shown.rename(columns=actions.column_labels())
     d1.download_button(t("common.download_csv"), partial(to_csv_bytes, export), f"{stem}.csv", "text/csv",
                        key="act_csv")
     d2.download_button(t("common.download_xlsx"), partial(to_excel_bytes, export, "actions"), f"{stem}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="act_xlsx")
+    d3.download_button(t("rep.button"), partial(actions.report_pdf, cid, run, frame),
+                       f"cohortlens_report_course{cid}_{current_language()}.pdf", "application/pdf", key="act_pdf",
+                       icon=":material/picture_as_pdf:")
     if not table.empty:
         _send_form(cid, run, frame, shown if not shown.empty else table)
 

@@ -62,12 +62,14 @@ def course_actions(course_id: int) -> tuple[dict | None, pd.DataFrame]:
     return run, frame
 
 
-def action_table(run: dict, frame: pd.DataFrame, lang: str | None = None) -> pd.DataFrame:
-    """The action list as the reader sees it: plain words in ``lang``, group names, readable dates."""
+def action_table(run: dict, frame: pd.DataFrame, lang: str | None = None,
+                 previous: dict | None = None) -> pd.DataFrame:
+    """The action list as the reader sees it: plain words in ``lang``, group names, readable dates.
+    ``previous``: the run before (its group names; looked up when not given)."""
     lang = lang or current_language()
     names = cluster_names(run)
-    prev = previous_run(run) or {}
-    prev_names = cluster_names(prev)
+    prev = previous if previous is not None else (previous_run(run) or {})
+    prev_names = cluster_names(localize_run(prev, lang) if prev else {})
     labels = run.get("feature_labels") or {}
     rows = []
     for r in frame.to_dict("records"):
@@ -223,3 +225,21 @@ def intervention_labels(lang: str | None = None) -> dict[str, str]:
 
 def student_interventions(course_id: int, user_id: int) -> pd.DataFrame:
     return interventions_frame(course_id, user_id)[0]
+
+
+def report_pdf(course_id: int, run: dict, frame: pd.DataFrame, lang: str | None = None) -> bytes:
+    """The course report (groups, movement, action list) as PDF in ``lang`` (default: the reader's)."""
+    from functools import partial
+
+    from ui.common import run_label
+    from ui.report import course_report_pdf
+
+    cid = require_course(course_id)
+    lang = lang or current_language()
+    local = localize_run(run, lang)
+    runs = list(reversed(loaders.run_list(cid)[:3]))
+    assignments = [loaders.run_assignment(r["run_id"]) for r in runs]
+    _, summary = interventions_frame(cid)
+    return course_report_pdf(local, course_name=loaders.course_name(cid), t=partial(t, lang=lang),
+                             assignments=assignments, run_labels=[run_label(r)[:10] for r in runs],
+                             actions=action_table(local, frame, lang), contacts=summary)

@@ -408,6 +408,39 @@ _T = [
     ("act.out.no", "not yet", "chưa"),
     ("act.out.waiting", "waiting for the next run", "chờ lần chạy tiếp theo"),
     ("act.out.failed", "—", "—"),
+    # student page
+    ("stu.title", "Student", "Sinh viên"),
+    ("stu.subtitle", "One student's figures over time against the course, their path through the groups and "
+     "their contacts.", "Số liệu của một sinh viên theo thời gian so với khóa học, hành trình qua các nhóm và "
+     "các lần liên hệ."),
+    ("stu.pick", "Student", "Sinh viên"),
+    ("stu.group", "Group now", "Nhóm hiện tại"),
+    ("stu.this_student", "This student", "Sinh viên này"),
+    ("stu.course_median", "Course median", "Trung vị khóa học"),
+    ("stu.trend_caption", "Each point is one run; the dashed line is the middle student of the course.",
+     "Mỗi điểm là một lần chạy; đường nét đứt là sinh viên ở giữa của khóa học."),
+    ("stu.contacts", "Contacts", "Các lần liên hệ"),
+    ("stu.as_of", "Figures of the run of {date}. Names are shown to you only and are never sent to a language model.",
+     "Số liệu của lần chạy {date}. Họ tên chỉ hiển thị cho bạn và không bao giờ được gửi tới mô hình ngôn ngữ."),
+    ("stu.open", "Open", "Mở"),
+    # course report (PDF)
+    ("rep.button", "Course report (PDF)", "Báo cáo khóa học (PDF)"),
+    ("rep.title", "Course report: {course}", "Báo cáo khóa học: {course}"),
+    ("rep.meta", "Run of {date} · {k} groups · {students} students · made {made}",
+     "Lần chạy {date} · {k} nhóm · {students} sinh viên · tạo lúc {made}"),
+    ("rep.groups", "1. Groups", "1. Các nhóm"),
+    ("rep.share", "Share", "Tỉ lệ"),
+    ("rep.movement", "2. Movement between groups", "2. Chuyển nhóm"),
+    ("rep.moved", "Since the previous run: {moved} students changed group, {stable} stayed, {new} are new.",
+     "So với lần chạy trước: {moved} sinh viên chuyển nhóm, {stable} giữ nguyên, {new} sinh viên mới."),
+    ("rep.alerts", "Alerts", "Cảnh báo"),
+    ("rep.actions", "3. Students to contact", "3. Sinh viên cần liên hệ"),
+    ("rep.actions_intro", "{n} students need attention; the {shown} most urgent are listed.",
+     "{n} sinh viên cần quan tâm; liệt kê {shown} trường hợp cấp thiết nhất."),
+    ("rep.contacts", "{contacted} students contacted; a later run has seen {followed_up} of them; {re_engaged} re-engaged.",
+     "Đã liên hệ {contacted} sinh viên; lần chạy sau đã ghi nhận {followed_up}; {re_engaged} đã quay lại học."),
+    ("rep.no_chart", "(chart not available: chromium is not installed)", "(không có biểu đồ: chưa cài chromium)"),
+    ("rep.making", "Making the report…", "Đang tạo báo cáo…"),
 ]
 for _k, _en, _vi in _T:
     _add(_k, _en, _vi)

@@ -17,6 +17,7 @@ PAGE_FILES = {
     "actions": "pages/actions.py",
     "clusters": "pages/clusters.py",
     "transitions": "pages/transitions.py",
+    "student": "pages/student.py",
     "diagnostics": "pages/diagnostics.py",
     "activity": "pages/activity.py",
     "jobs": "pages/jobs.py",

@@ -23,7 +23,7 @@ def test_action_list_lists_students_with_plain_reasons(teacher):
     assert {"Name", "Email", "Group", "Last active", "Days inactive", "Change since last run"} <= set(frame.columns)
     assert frame["Why contact"].str.len().min() > 5
     assert frame["Email"].str.contains("@").all()
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3  # CSV, Excel, the PDF report
     # filter by reason narrows (or keeps) the list, never widens it
     at.multiselect(key="act_kinds").set_value(["gone_quiet"]).run()
     quiet = table(at, "Why contact")
@@ -85,3 +85,40 @@ def test_vietnamese_action_list(teacher):
         assert "no activity" not in text and ("không hoạt động" in text or "nhóm" in text)
     finally:
         teacher.session_state["lang"] = "en"
+
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_course_report_is_a_real_pdf_in_each_language(populated, lang):
+    """The report the PDF button builds: pages, the three sections in the language, charts drawn by kaleido."""
+    import io
+    from functools import partial
+
+    from pypdf import PdfReader
+
+    from analytics.actions import action_list
+    from ui.actions import action_table
+    from ui.i18n import t
+    from ui.localize import localize_run
+    from ui.report import course_report_pdf
+
+    runs = populated.runs.list(101, limit=3)
+    run = populated.runs.get(runs[0]["run_id"])
+    snap, _ = populated.snapshots.load(run["run_id"])
+    archetypes = {int(c["cluster_id"]): c["profile"].get("archetype") for c in run["clusters"]}
+    local = localize_run(run, lang)
+    table = action_table(local, action_list(snap, archetypes=archetypes, as_of=run["as_of"]), lang, previous={})
+    assignments = [{int(u): int(c["cluster_id"]) for c in populated.runs.get(r["run_id"])["clusters"]
+                    for u in c["user_ids"]} for r in reversed(runs)]
+    pdf = course_report_pdf(local, course_name="101", t=partial(t, lang=lang), assignments=assignments,
+                            run_labels=["a", "b", "c"], actions=table, contacts={"contacted": 2, "followed_up": 0,
+                                                                                 "re_engaged": 0})
+    reader = PdfReader(io.BytesIO(pdf))
+    text = " ".join(p.extract_text() for p in reader.pages)
+    assert pdf.startswith(b"%PDF") and len(reader.pages) >= 2
+    for key in ("rep.groups", "rep.movement", "rep.actions"):
+        assert t(key, lang=lang) in text
+    assert local["clusters"][0]["name"] in text
+    images = sum(len([x for x in (p["/Resources"].get("/XObject") or {}).values()
+                      if x.get_object().get("/Subtype") == "/Image"]) for p in reader.pages)
+    assert images >= 2  # the group sizes and the movement charts

@@ -15,6 +15,7 @@ EXPECT = {
     "actions": ("Action list", 0),
     "clusters": ("Clusters", 3),
     "transitions": ("Transitions", 2),
+    "student": ("Student", 5),
     "diagnostics": ("Diagnostics", 4),
     "activity": ("Activity", 1),
     "jobs": ("Jobs", 0),
