@@ -276,6 +276,7 @@ class Store:
             AlertRepository,
             CourseRepository,
             HistoryRepository,
+            InterventionRepository,
             JobRepository,
             LeaseRepository,
             LlmCacheRepository,
@@ -296,6 +297,7 @@ class Store:
         self.alerts = AlertRepository(self)
         self.users = UserRepository(self)
         self.llm_cache = LlmCacheRepository(self)
+        self.interventions = InterventionRepository(self)
         from .repositories.security import AuditRepository, LoginFailureRepository, SessionRepository
 
         self.sessions = SessionRepository(self)
