@@ -37,7 +37,7 @@ def _card(c: dict, run: dict) -> None:
         if tops:
             st.markdown(f"**{t('cl.top')}**")
             st.markdown("\n".join(
-                f"- {md(feature_label(run, f['feature']))}: {t('cl.above') if f.get('direction') in ('above', 'high', '+') or f.get('z', 0) > 0 else t('cl.below')}"
+                f"- {feature_label(run, f['feature'])}: {t('cl.above') if f.get('direction') in ('above', 'high', '+') or f.get('z', 0) > 0 else t('cl.below')}"
                 f" ({float(f.get('z', 0)):+.1f} SD)" for f in tops[:4]))
         recs = profile.get("recommendations") or []
         if recs:

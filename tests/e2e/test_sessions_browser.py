@@ -1,0 +1,163 @@
+"""Sessions in a real browser (Debian's chromium via Playwright) against the app served as an st.App
+with the sign-in routes (tests/e2e/_serve.py, uvicorn on a free port, temporary data folder).
+
+- a sign-in on a deep link returns to that page, sets an HttpOnly SameSite cookie and survives 10 reloads;
+- a reload after an admin changed the user's password lands on the sign-in form;
+- 10 wrong passwords lock the user: the right password is then refused too.
+
+Run with ``python -m pytest -m browser tests/e2e/test_sessions_browser.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+USERS = {"teacher": "tch-" + secrets.token_urlsafe(10), "locky": "lck-" + secrets.token_urlsafe(10)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed")
+    data = tmp_path_factory.mktemp("cohortlens_sessions")
+    admin = "adm-" + secrets.token_urlsafe(10)
+    env = {**os.environ, "COHORTLENS_DATA_DIR": str(data), "COHORTLENS_ADMIN_PASSWORD": admin,
+           "COHORTLENS_BOOTSTRAP": "0", "CLUSTER_JOB_ENABLED": "0", "COHORTLENS_LANGUAGE": "en",
+           "COHORTLENS_SOURCE": "demo", "COHORTLENS_LLM_ENABLED": "0"}
+    env.pop("MONGODB_URI", None)
+    make = ("import io, sys\nfrom storage import open_store\nfrom ui.auth import ensure_admin, make_user\n"
+            "s = open_store(); ensure_admin(s, out=io.StringIO())\n"
+            "for name, pw in zip(sys.argv[1::2], sys.argv[2::2]):\n"
+            "    s.users.upsert(make_user(name, pw, role='instructor', courses=[101]))\n")
+    args = [a for kv in USERS.items() for a in kv]
+    subprocess.run([sys.executable, "-c", make, *args], cwd=ROOT, env=env, check=True, timeout=120)
+    port = _free_port()
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tests.e2e._serve:app", "--port", str(port),
+                             "--no-access-log"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("the server did not answer /_stcore/health in 90 s")
+    yield {"base": base, "chromium": chromium, "env": env, "data": data}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    text = (data / "server.log").read_text()
+    assert "Traceback" not in text, text[-3000:]
+    for pw in USERS.values():
+        assert pw not in text
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=server["chromium"], args=ARGS)
+        yield b
+        b.close()
+
+
+def _settle(page) -> None:
+    page.wait_for_timeout(400)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=60_000)
+
+
+def _sign_in(page, username: str, password: str) -> None:
+    page.get_by_role("textbox", name="Username").wait_for(timeout=60_000)
+    _settle(page)
+    page.wait_for_timeout(500)
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    _settle(page)
+
+
+def _signed_in(page) -> bool:
+    page.get_by_role("button", name="Sign out").or_(page.get_by_role("textbox", name="Username")).first.wait_for(
+        timeout=60_000)
+    _settle(page)
+    return page.get_by_role("button", name="Sign out").count() == 1 \
+        and page.get_by_role("textbox", name="Username").count() == 0
+
+
+def test_sign_in_returns_to_the_deep_link_and_survives_ten_reloads(server, browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(server["base"] + "/")  # (known gap: on a cold server the very first deep link shows "Page not found")
+    _settle(page)
+    page.goto(server["base"] + "/usage")
+    _sign_in(page, "teacher", USERS["teacher"])
+    page.wait_for_url("**/usage*", timeout=30_000)
+    assert _signed_in(page)
+    cookie = next(c for c in ctx.cookies() if c["name"] == "cohortlens_session")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie").find("cohortlens_session") == -1  # not readable by scripts
+    for i in range(10):
+        page.reload()
+        assert _signed_in(page), f"signed out after reload {i + 1}"
+        assert "/usage" in page.url
+    ctx.close()
+
+
+def test_reload_after_an_admin_changed_the_password_lands_on_the_form(server, browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(server["base"] + "/")
+    _sign_in(page, "teacher", USERS["teacher"])
+    assert _signed_in(page)
+    change = ("from storage import open_store\nfrom ui.users_admin import save_user\n"
+              "save_user(open_store(), 'teacher', name='Teacher', password='new-' + 'Pass-12345', "
+              "role='instructor', courses=[101])\n")
+    subprocess.run([sys.executable, "-c", change], cwd=ROOT, env=server["env"], check=True, timeout=120)
+    page.reload()
+    assert not _signed_in(page)
+    assert page.get_by_role("textbox", name="Password").count() == 1
+    ctx.close()
+
+
+def test_ten_wrong_passwords_lock_the_user(server, browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(server["base"] + "/")
+    for _ in range(10):
+        _sign_in(page, "locky", "wrong-" + secrets.token_hex(4))
+        assert page.get_by_text("Wrong username or password.").count() == 1
+    _sign_in(page, "locky", USERS["locky"])
+    assert page.get_by_text("Too many failed sign-ins").count() == 1
+    assert not _signed_in(page)
+    page.reload()
+    assert not _signed_in(page)
+    ctx.close()
