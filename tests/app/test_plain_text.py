@@ -21,8 +21,9 @@ def test_md_escapes_every_markdown_construct():
 def test_names_on_overview_jobs_and_clusters_are_plain(populated):
     populated.courses.upsert({"id": 101, "fullname": EVIL})
     run = populated.runs.latest(101)
-    populated.runs.update(run["run_id"], {"clusters": [{**run["clusters"][0], "name": EVIL,
-                                                        "profile": {"summary": EVIL, "recommendations": [EVIL]}},
+    evil = {"name": EVIL, "summary": EVIL, "recommendations": [EVIL], "source": "llm"}
+    populated.runs.update(run["run_id"], {"clusters": [{**run["clusters"][0], "name": EVIL, "profile": evil,
+                                                        "profiles": {"en": evil, "vi": evil}},
                                                        *run["clusters"][1:]]})
     try:
         at = login(new_app(), "admin", Creds.admin)
