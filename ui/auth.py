@@ -241,23 +241,33 @@ def attempt_login(store: Any, username: str, password: str, client: str | None =
     on are answered slower (up to 3 s)."""
     p = policy()
     username = str(username or "").strip().lower()[:128]
+    keys = _keys(username, client)
     until = lock_status(store, username, client)
+    if until is None:
+        since = store.now() - timedelta(seconds=p["window_s"])
+        failures = max(store.login_failures.count(k, since=since) for k in keys)
+        if failures >= p["slow_after"]:
+            sleep(min(0.5 * (failures - p["slow_after"] + 1), 3.0))
+        # counted BEFORE the password is checked, so parallel attempts cannot race past the lock
+        ids = store.login_failures.add(keys)
+        since = store.now() - timedelta(seconds=p["window_s"])
+        over = [k for k, limit in zip(keys, (p["lock_after"], p["client_lock_after"]), strict=False)
+                if store.login_failures.count(k, since=since) > limit]
+        if over:
+            store.login_failures.remove(ids)
+            until = lock_status(store, username, client) or store.now() + timedelta(seconds=p["lock_s"])
     if until is not None:
         audit("login_locked", username=username, store=store)
         return "locked", until
-    since = store.now() - timedelta(seconds=p["window_s"])
-    failures = max(store.login_failures.count(k, since=since) for k in _keys(username, client))
-    if failures >= p["slow_after"]:
-        sleep(min(0.5 * (failures - p["slow_after"] + 1), 3.0))
     user = store.users.get(username) if username else None
     ok = check_password(password or "", (user or {}).get("password_hash"))  # same cost for unknown users
     if not (ok and user):
-        store.login_failures.add(_keys(username, client))
         audit("login_failed", username=username, store=store)
         until = lock_status(store, username, client)
         if until is not None:
             audit("locked_out", username=username, store=store, until=until.isoformat())
         return "wrong", None
+    store.login_failures.remove(ids)
     store.login_failures.unlock(f"user:{username}")
     return "ok", user
 
@@ -401,7 +411,7 @@ def login(auth: Any = None, store: Any | None = None) -> dict | None:
         return user
     if st.session_state.pop("_auth_ended", False):
         st.info(t("auth.ended"))
-    with st.form("login_form"):
+    with st.form("login_form", clear_on_submit=True):  # the password never stays in the widget
         st.subheader(t("auth.title"))
         username = st.text_input(t("auth.username"), key="login_username")
         password = st.text_input(t("auth.password"), type="password", key="login_password")

@@ -99,9 +99,13 @@ class LoginFailureRepository(Repository):
 
     collection_name = "login_failures"
 
-    def add(self, keys: list[str], *, now: dt.datetime | None = None) -> None:
+    def add(self, keys: list[str], *, now: dt.datetime | None = None) -> list:
+        """Record one failed (or in-flight) sign-in under each key; returns the record ids."""
         at = self._now(now)
-        self._col.insert_many([{"key": k, "at": at} for k in keys if k])
+        return self._col.insert_many([{"key": k, "at": at} for k in keys if k])
+
+    def remove(self, ids: list) -> int:
+        return self._col.delete_many({"_id": {"$in": list(ids)}}) if ids else 0
 
     def count(self, key: str, *, since: dt.datetime) -> int:
         return self._col.count_documents({"key": key, "at": {"$gte": self._safe(since)}})
