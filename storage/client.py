@@ -279,6 +279,7 @@ class Store:
             JobRepository,
             LeaseRepository,
             LlmCacheRepository,
+            ModelRepository,
             RunRepository,
             SettingsRepository,
             SnapshotRepository,
@@ -296,6 +297,7 @@ class Store:
         self.alerts = AlertRepository(self)
         self.users = UserRepository(self)
         self.llm_cache = LlmCacheRepository(self)
+        self.models = ModelRepository(self)
 
     # -- locking -------------------------------------------------------------------------------
     def locked(self) -> contextlib.AbstractContextManager[None]:

@@ -4,6 +4,7 @@ from .base import Repository
 from .history import HistoryRepository
 from .jobs import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES, TRIGGERS, JobRepository, error_doc
 from .leases import LeaseRepository
+from .models import ModelRepository
 from .runs import FINISHED, PENDING, RunRepository
 from .simple import (
     ActivityRepository,
@@ -30,6 +31,7 @@ __all__ = [
     "JobRepository",
     "LeaseRepository",
     "LlmCacheRepository",
+    "ModelRepository",
     "Repository",
     "RunRepository",
     "SettingsRepository",
