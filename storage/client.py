@@ -276,6 +276,7 @@ class Store:
             AlertRepository,
             CourseRepository,
             HistoryRepository,
+            InterventionRepository,
             JobRepository,
             LeaseRepository,
             LlmCacheRepository,
@@ -298,6 +299,7 @@ class Store:
         self.users = UserRepository(self)
         self.llm_cache = LlmCacheRepository(self)
         self.models = ModelRepository(self)
+        self.interventions = InterventionRepository(self)
 
     # -- locking -------------------------------------------------------------------------------
     def locked(self) -> contextlib.AbstractContextManager[None]:
