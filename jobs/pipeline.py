@@ -27,7 +27,7 @@ from jobs.clock import Clock, as_utc, utcnow
 from jobs.config import Config, load_config
 from jobs.errors import PermanentJobError, SkipCourse
 
-__all__ = ["run_course", "export_assignments", "STAGES", "ProgressFn", "SNAPSHOT_SCALED_PREFIX"]
+__all__ = ["run_course", "course_frame", "export_assignments", "STAGES", "ProgressFn", "SNAPSHOT_SCALED_PREFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,28 @@ def _load(source: str, course_id: int, as_of: datetime | None, config: Config) -
         raise PermanentJobError(f"Moodle refused access for course {course_id}: {exc}") from exc
     except (KeyError, LookupError) as exc:
         raise SkipCourse(f"invalid course {course_id}: {exc}") from exc
+
+
+def course_frame(store: Any, data: Any, course_id: int) -> Any:
+    """The course's time frame: an admin's (``store.courses`` ``frame`` with source ``admin``) wins over
+    the one the data reports (``CourseData.course_frame()``: Moodle's startdate/enddate, an import's
+    given or observed dates)."""
+    from moodle.data import CourseFrame, frame_from_course
+
+    doc = None
+    try:
+        doc = (store.courses.get(course_id) or {}).get("frame") if store is not None else None
+    except Exception as exc:  # an unreadable record must not stop the run: the source's frame applies
+        log.warning("course %s: cannot read the stored frame: %s", course_id, exc.__class__.__name__)
+    if doc and doc.get("source") == "admin":
+        admin = CourseFrame.from_doc(doc)
+        if admin is not None:
+            return admin
+    own = getattr(data, "course_frame", None)
+    if callable(own):
+        return own()
+    return frame_from_course(getattr(data, "course", None), getattr(data, "logs", None),
+                             timezone=getattr(data, "timezone", "UTC"))
 
 
 def _previous_labels(store: Any, previous: dict | None) -> pd.Series | None:
@@ -309,6 +331,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     )
     from analytics import compute_transitions as _compute_transitions
 
+    frame = course_frame(store, data, course_id)
     features = extract_features(data, timezone=data.timezone, now=data_now)
     feature_columns = [str(c) for c in features.columns]
     previous = store.runs.latest(course_id)
@@ -468,11 +491,14 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         # after the run is visible: none of these can leave half a run behind
         if alerts:
             store.alerts.add(course_id, run_id, alerts)
-        store.courses.upsert({
+        record = {
             "course_id": course_id, "id": course_id, "fullname": course.get("fullname"),
             "shortname": course.get("shortname"), "source": doc["metadata"]["source"],
             "last_run_id": run_id, "last_run_at": run_at, "students": n_students,
-        })
+        }
+        if frame.source != "admin":   # the source's frame, for pages and the admin to see and edit
+            record["frame"] = frame.to_doc()
+        store.courses.upsert(record)
         store.snapshots.prune(course_id, keep=config.snapshot_retention)
     seconds = round(time.perf_counter() - started, 3)
     report("done", STAGES["done"])
