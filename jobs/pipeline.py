@@ -245,6 +245,11 @@ def _snapshot_frame(features: pd.DataFrame, result: Any, labels: pd.Series,
                           index=pd.to_numeric(students["id"]).astype("int64"))
         names = names[~names.index.duplicated()]
         frame["fullname"] = names.reindex(frame.index.astype("int64")).fillna("").to_numpy()
+        if "email" in students.columns:  # the action list's contact column (never sent to an LLM)
+            emails = pd.Series(students["email"].fillna("").astype(str).to_numpy(),
+                               index=pd.to_numeric(students["id"]).astype("int64"))
+            emails = emails[~emails.index.duplicated()]
+            frame["email"] = emails.reindex(frame.index.astype("int64")).fillna("").to_numpy()
     frame.index = frame.index.astype("int64")
     frame.index.name = "user_id"
     return frame.reset_index()
@@ -367,6 +372,9 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     if cache is not None and not isinstance(cache, MutableMapping):
         cache = _StoreCache(cache)
     profiles = describe_clusters(features, labels, language=config.language, llm=llm, cache=cache)
+    # every generated text in both languages: the reader's language is chosen when it is shown
+    other_language = "en" if str(config.language).startswith("vi") else "vi"
+    profiles_other = describe_clusters(features, labels, language=other_language, llm=llm, cache=cache)
 
     report("transitions", STAGES["transitions"])
     transitions = _compute_transitions(prev_labels, labels)
@@ -376,6 +384,8 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     engagement = {int(k): _round(v, 2) for k, v in engagement.items()}
     previous_sizes = {int(c["cluster_id"]): int(c.get("size", 0)) for c in (previous or {}).get("clusters", [])}
     alerts = detect_alerts(previous_sizes, sizes, transitions, engagement) if previous else []
+    alerts = [_bilingual_alert(a, clusters_names=profiles, other=profiles_other, language=config.language)
+              for a in alerts]
     anomalies = _records(detect_anomalies(features))
     drift = _records(feature_drift(prev_features, features)) if prev_features is not None else []
     movers = _movers(transitions, prev_features, features)
@@ -401,6 +411,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
             "share": _round(st.get("share", sizes[cid] / n_students)),
             "user_ids": sorted(int(u) for u in labels.index[labels == cid]),
             "profile": profile,
+            "profiles": _bilingual_profiles(profile, profiles_other.get(cid), config.language),
             "centroid": {str(f): _round(v, 6) for f, v in centroids_raw.loc[cid].items()}
             if cid in centroids_raw.index else {},
             "stats": {key: {str(f): _round(v) for f, v in (st.get(key) or {}).items()}
@@ -432,13 +443,15 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         "k_pinned": bool(result.pinned),
         "clusters": clusters,
         "features_used": list(result.features_used),
-        "features_dropped": list(result.features_dropped),
+        "features_dropped": [{**d, "reason_i18n": _bilingual_reason(d.get("reason", ""), features.columns)}
+                             for d in result.features_dropped],
         "feature_labels": _feature_labels(features.columns),
         "diagnostics": {
             "scores": _records(scores.reset_index()),
             "votes": {str(k): int(v) for k, v in (result.votes or {}).items()},
             "chosen_k": int(result.k),
             "reason": result.reason,
+            "reason_i18n": _bilingual_reason(result.reason, features.columns),
             "pinned": bool(result.pinned),
         },
         "quality": quality,
@@ -555,3 +568,28 @@ def _feature_labels(columns: Any) -> dict[str, dict[str, str]]:
         out[str(name)] = {"en": en, "vi": vi}
     return out
 
+
+
+def _bilingual_profiles(profile: dict, other: dict | None, language: str) -> dict[str, dict]:
+    """``{"vi": profile, "en": profile}`` from the run language's profile and the other language's."""
+    lang = "en" if str(language).startswith("en") else "vi"
+    out = {lang: dict(profile)}
+    if other:
+        out["vi" if lang == "en" else "en"] = dict(other)
+    return out
+
+
+def _bilingual_reason(text: str, columns: Any) -> dict[str, str]:
+    from analytics.texts import bilingual_reason
+
+    return bilingual_reason(str(text or ""), _feature_labels(columns))
+
+
+def _bilingual_alert(alert: dict, *, clusters_names: dict, other: dict, language: str) -> dict:
+    """An alert with ``messages`` {"en", "vi"}, group names in each language."""
+    from analytics.texts import alert_text
+
+    lang = "en" if str(language).startswith("en") else "vi"
+    names = {lang: {int(c): str(p.get("name") or c) for c, p in clusters_names.items()},
+             ("vi" if lang == "en" else "en"): {int(c): str(p.get("name") or c) for c, p in other.items()}}
+    return {**alert, "messages": {code: alert_text(alert, code, names[code]) for code in ("en", "vi")}}
