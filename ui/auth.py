@@ -21,17 +21,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sys
 import time
 import urllib.parse
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import bcrypt
 import streamlit as st
 
-from jobs.passwords import check_password_policy
+from jobs.accounts import ADMIN_ENV, ROLES, check_password, ensure_admin, hash_password, make_user  # noqa: F401
 from ui.i18n import t
 from ui.resources import SESSION_KEYS, data_dir, get_store
 
@@ -61,12 +60,10 @@ __all__ = [
     "forbid",
 ]
 
-ROLES = ("admin", "instructor")
 COOKIE_NAME = "cohortlens_auth"  # the former streamlit-authenticator cookie (no longer trusted)
 SESSION_COOKIE = "cohortlens_session"
 SID_KEY = "_auth_sid"
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt()).decode("ascii")
-ADMIN_ENV = "COHORTLENS_ADMIN_PASSWORD"
+_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt()).decode("ascii")  # unknown users cost the same
 COOKIE_ENV = "COHORTLENS_COOKIE_KEY"
 
 
@@ -88,72 +85,6 @@ def policy() -> dict[str, float]:
         "lock_s": _env_num("COHORTLENS_LOCK_MINUTES", 15) * 60,
         "window_s": max(_env_num("COHORTLENS_LOCK_MINUTES", 15) * 60, 3600),
     }
-
-
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(str(password).encode("utf-8"), bcrypt.gensalt()).decode("ascii")
-
-
-def check_password(password: str, password_hash: str | None) -> bool:
-    try:
-        return bcrypt.checkpw(str(password).encode("utf-8"), str(password_hash or _DUMMY_HASH).encode("ascii"))
-    except ValueError:  # not a bcrypt hash
-        return False
-
-
-def make_user(username: str, password: str, *, role: str = "instructor", name: str | None = None,
-              email: str | None = None, courses: list[int] | None = None) -> dict:
-    """A user document with the password hashed (the plain password is not kept); the password must
-    meet the minimum policy (jobs.passwords)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-    username = username.strip().lower()
-    if not username or not password:
-        raise ValueError("username and password are required")
-    check_password_policy(password, username)
-    return {
-        "username": username,
-        "name": name or username,
-        "email": email or "",
-        "password_hash": hash_password(password),
-        "role": role,
-        "courses": sorted({int(c) for c in courses or []}),
-        "created_at": datetime.now(UTC),
-    }
-
-
-def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
-    """First start with no users: create ``admin`` and print its password once. Returns True if created.
-
-    The password is COHORTLENS_ADMIN_PASSWORD when set (never printed), else a random one printed to
-    the terminal exactly once; only its hash is stored. Never runs over a folder that had users
-    (a users file emptied or replaced): that is a damaged store, not a first start.
-    """
-    if store.users.list():
-        return False
-    if getattr(store, "backend", None) == "embedded" and store.data_dir is not None:
-        from storage.integrity import Problem, StoreDamaged, had_users
-
-        if had_users(store.data_dir, store.db_name):
-            raise StoreDamaged([Problem(Path(store.data_dir) / store.db_name / "users",
-                                        "no users left in a store that had users; first start refused")],
-                               Path(store.data_dir))
-    out = out or sys.stdout
-    given = os.environ.get(ADMIN_ENV)
-    password = given or secrets.token_urlsafe(12)
-    store.users.upsert(make_user("admin", password, role="admin", name="Administrator"))
-    if getattr(store, "backend", None) == "embedded" and store.data_dir is not None:
-        from storage.integrity import record_manifest
-
-        record_manifest(store.data_dir, store.db_name, had_users=True)
-    bar = "=" * 64
-    if given:
-        print(f"\n{bar}\nCohortLens: created user 'admin' with the password from {ADMIN_ENV}.\n{bar}\n",
-              file=out, flush=True)
-    else:
-        print(f"\n{bar}\nCohortLens first start: created user 'admin'\n  password: {password}\n"
-              f"Shown once only; change it under Settings > Users.\n{bar}\n", file=out, flush=True)
-    return True
 
 
 def cookie_key(folder: str | Path | None = None) -> str:
@@ -260,7 +191,7 @@ def attempt_login(store: Any, username: str, password: str, client: str | None =
         audit("login_locked", username=username, store=store)
         return "locked", until
     user = store.users.get(username) if username else None
-    ok = check_password(password or "", (user or {}).get("password_hash"))  # same cost for unknown users
+    ok = check_password(password or "", (user or {}).get("password_hash") or _DUMMY_HASH)  # same cost for unknown users
     if not (ok and user):
         audit("login_failed", username=username, store=store)
         until = lock_status(store, username, client)

@@ -5,6 +5,7 @@ from .history import HistoryRepository
 from .interventions import InterventionRepository
 from .jobs import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES, TRIGGERS, JobRepository, error_doc
 from .leases import LeaseRepository
+from .models import ModelRepository
 from .runs import FINISHED, PENDING, RunRepository
 from .security import AuditRepository, LoginFailureRepository, SessionRepository
 from .simple import (
@@ -35,6 +36,7 @@ __all__ = [
     "LeaseRepository",
     "LlmCacheRepository",
     "LoginFailureRepository",
+    "ModelRepository",
     "Repository",
     "RunRepository",
     "SessionRepository",
