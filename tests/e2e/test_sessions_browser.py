@@ -1,5 +1,5 @@
-"""Sessions in a real browser (Debian's chromium via Playwright) against the app served as an st.App
-with the sign-in routes (tests/e2e/_serve.py, uvicorn on a free port, temporary data folder).
+"""Sessions in a real browser (Debian's chromium via Playwright) against ``streamlit run app.py`` (the
+st.App with the sign-in routes of ui/web.py) on a free port with a temporary data folder.
 
 - a sign-in on a deep link returns to that page, sets an HttpOnly SameSite cookie and survives 10 reloads;
 - a reload after an admin changed the user's password lands on the sign-in form;
@@ -54,8 +54,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     subprocess.run([sys.executable, "-c", make, *args], cwd=ROOT, env=env, check=True, timeout=120)
     port = _free_port()
     log = (data / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tests.e2e._serve:app", "--port", str(port),
-                             "--no-access-log"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
