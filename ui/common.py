@@ -115,13 +115,29 @@ def fmt_dt(value: Any, with_time: bool = True) -> str:
     return str(value)
 
 
+def _audit_export(fmt: str, frame: pd.DataFrame) -> None:
+    """An export goes to the audit log (who, what shape; never the data)."""
+    try:
+        from ui.auth import audit
+
+        user = st.session_state.get("username")
+        if not user:  # a bare call (tests, benchmarks): nobody to attribute, no store to open
+            return
+        audit("export", username=str(user) if user else None, format=fmt, rows=int(len(frame)),
+              course=st.session_state.get(SESSION_KEYS["course"]))
+    except Exception:  # noqa: BLE001 - no session (a bare call): nothing to attribute
+        log.debug("export not audited", exc_info=True)
+
+
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """CSV (UTF-8 with BOM, for Excel) whose text cells cannot run as spreadsheet formulas."""
+    _audit_export("csv", frame)
     return safe_frame(frame).to_csv(index=False).encode("utf-8-sig")
 
 
 def to_excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
     """An .xlsx file (openpyxl) of a frame; timezone-aware datetimes are written as UTC."""
+    _audit_export("xlsx", frame)
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
