@@ -155,7 +155,9 @@ def chart(fig: Any, caption: str, key: str) -> None:
     """A plotly chart with its one-line caption underneath."""
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     if caption:
-        st.caption(caption)
+        from ui.plain import md
+
+        st.caption(md(caption))  # captions name groups and courses: plain text
 
 
 def cluster_names(run: dict | None) -> dict[int, str]:

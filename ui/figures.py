@@ -68,10 +68,15 @@ def _fig(title: str, x_title: str = "", y_title: str = "") -> go.Figure:
     return fig
 
 
+def _txt(value: Any) -> str:
+    """A name as plain text inside plotly's small HTML subset (no links, no markup)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _label(names: Mapping[int, str], cid: Any) -> str:
     if cid is None or (isinstance(cid, float) and np.isnan(cid)):
         return "—"
-    return names.get(int(cid), f"#{int(cid)}")
+    return _txt(names.get(int(cid), f"#{int(cid)}"))
 
 
 # ---------------------------------------------------------------- clusters
@@ -83,7 +88,7 @@ def cluster_size_bar(clusters: Sequence[Mapping[str, Any]], *, title: str = "Clu
         cid = int(c["cluster_id"])
         share = float(c.get("share") or 0.0)
         fig.add_bar(
-            x=[c.get("name") or f"#{cid}"], y=[int(c.get("size") or 0)], name=c.get("name") or f"#{cid}",
+            x=[_txt(c.get("name") or f"#{cid}")], y=[int(c.get("size") or 0)], name=_txt(c.get("name") or f"#{cid}"),
             marker_color=cluster_color(cid), text=[f"{share:.0%}"], textposition="outside",
             hovertemplate="%{x}<br>%{y} students<br>" + f"{share:.1%} of course<extra></extra>",
         )
@@ -135,7 +140,7 @@ def student_map(points: pd.DataFrame, names: Mapping[int, str], *, title: str = 
     big = len(points) > 3000
     for cid, grp in points.groupby("cluster_id", sort=True):
         label = _label(names, cid)
-        who = grp["fullname"].astype(str) if "fullname" in grp else grp["user_id"].astype(str)
+        who = grp["fullname"].astype(str).map(_txt) if "fullname" in grp else grp["user_id"].astype(str)
         eng = grp["engagement_score"] if "engagement_score" in grp else pd.Series(np.nan, index=grp.index)
         custom = np.stack([grp["user_id"].to_numpy(), who.to_numpy(), eng.to_numpy()], axis=1)
         trace = go.Scattergl if big else go.Scatter
