@@ -104,7 +104,12 @@ def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
         out = out or sys.stdout
         given = os.environ.get(ADMIN_ENV)
         password = given or secrets.token_urlsafe(12)
-        store.users.upsert(make_user("admin", password, role="admin", name="Administrator"))
+        try:
+            doc = make_user("admin", password, role="admin", name="Administrator")
+        except ValueError as exc:  # a weak COHORTLENS_ADMIN_PASSWORD: say so where the operator looks
+            print(f"CohortLens: {ADMIN_ENV} refused ({exc}); no admin was created.", file=out, flush=True)
+            raise
+        store.users.upsert(doc)
         if embedded:
             from storage.integrity import record_manifest
 

@@ -365,6 +365,9 @@ def login(auth: Any = None, store: Any | None = None) -> dict | None:
     audit("login", username=user["username"], store=store)
     st.session_state[SID_KEY] = sid
     st.session_state["_auth_restored"] = False
+    lang = st.session_state.get(SESSION_KEYS["lang"])
+    if lang and lang != (user.get("prefs") or {}).get("language"):  # the language chosen on the form stays
+        store.users.set_preference(user["username"], "language", lang)
     user = _session_user(store)
     if _in_browser():  # hand the browser its HttpOnly cookie, then back to the page it asked for
         nxt = urllib.parse.quote(_requested_path(), safe="")

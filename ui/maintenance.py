@@ -43,8 +43,16 @@ def maintenance(exc: BaseException) -> None:
     if not _in_script():
         return
     names = sorted(set(getattr(exc, "collections", []) or []))
-    st.title(t("maint.title"))
-    st.warning(t("maint.body"))
+    lang = st.session_state.get("lang")
+    if lang is None:  # the store holds the language setting: use the configured default
+        try:
+            from ui.resources import get_config
+
+            lang = getattr(get_config(), "language", None)
+        except Exception:  # noqa: BLE001
+            lang = None
+    st.title(t("maint.title", lang=lang))
+    st.warning(t("maint.body", lang=lang))
     if names:
-        st.caption(t("maint.files", files=", ".join(names)))
+        st.caption(t("maint.files", lang=lang, files=", ".join(names)))
     st.stop()

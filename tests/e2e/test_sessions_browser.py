@@ -174,3 +174,51 @@ def test_ten_wrong_passwords_lock_the_user(server, browser):
     page.reload()
     assert not _signed_in(page)
     ctx.close()
+
+
+def test_a_damaged_store_shows_the_maintenance_page_to_everyone(server, browser, tmp_path):
+    """A truncated users file: the server starts, every visitor sees the maintenance message (no
+    traceback, no server path), and the file is left exactly as it was."""
+    import hashlib
+
+    data = tmp_path / "damaged"
+    env = {**server["env"], "COHORTLENS_DATA_DIR": str(data)}
+    subprocess.run([sys.executable, "-c", "import io\nfrom storage import open_store\nfrom ui.auth import ensure_admin\n"
+                    "ensure_admin(open_store(), out=io.StringIO())\n"], cwd=ROOT, env=env, check=True, timeout=120)
+    users = data / "cohortlens" / "users"
+    users.write_bytes(users.read_bytes()[:5000])
+    digest = hashlib.sha256(users.read_bytes()).hexdigest()
+    port = _free_port()
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        page = browser.new_page()
+        for path in ("/", "/groups", "/admin"):
+            page.goto(base + path)
+            page.get_by_text("CohortLens is under maintenance").wait_for(timeout=60_000)
+            page.get_by_text("Damaged: users").wait_for(timeout=60_000)
+            _settle(page)
+            body = page.inner_text("body")
+            assert "Traceback" not in body and str(tmp_path) not in body
+            assert page.get_by_role("textbox", name="Password").count() == 0
+        page.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    assert hashlib.sha256(users.read_bytes()).hexdigest() == digest
+    text = (tmp_path / "server.log").read_text()
+    assert str(users) in text  # the operator's log names the file
