@@ -26,7 +26,8 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
-USERS = {"teacher": "tch-" + secrets.token_urlsafe(10), "locky": "lck-" + secrets.token_urlsafe(10)}
+USERS = {"teacher": "tch-" + secrets.token_urlsafe(10), "locky": "lck-" + secrets.token_urlsafe(10),
+         "polyglot": "plg-" + secrets.token_urlsafe(10)}
 
 
 def _free_port() -> int:
@@ -142,6 +143,22 @@ def test_sign_in_returns_to_the_deep_link_and_survives_ten_reloads(server, brows
         page.reload()
         assert _signed_in(page), f"signed out after reload {i + 1}"
         assert "/usage" in page.url
+    ctx.close()
+
+
+def test_the_language_survives_a_reload(server, browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(server["base"] + "/moves")
+    _sign_in(page, "polyglot", USERS["polyglot"])
+    assert _signed_in(page)
+    page.get_by_role("radio", name="Tiếng Việt").or_(page.get_by_text("Tiếng Việt")).first.click()
+    page.get_by_role("button", name="Đăng xuất").wait_for(timeout=60_000)
+    _settle(page)
+    for _ in range(2):
+        page.reload()
+        page.get_by_role("button", name="Đăng xuất").wait_for(timeout=60_000)
+        assert "/moves" in page.url
     ctx.close()
 
 
