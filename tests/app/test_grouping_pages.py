@@ -51,3 +51,22 @@ def test_instructor_sees_no_grouping_controls(populated):
     at = at.switch_page(PAGES["diagnostics"]).run()
     assert not at.exception
     assert "Pin k" not in [b.label for b in at.button]
+
+
+def test_admin_edits_the_time_frame_and_window(admin, populated):
+    from datetime import date
+
+    store = populated
+    at = admin.switch_page(PAGES["diagnostics"]).run()
+    assert any("Time frame:" in c for c in _captions(at))
+    at.date_input(key="frame_start").set_value(date(2026, 1, 5))
+    at.date_input(key="frame_end").set_value(date(2026, 5, 1))
+    at.number_input(key="frame_days").set_value(21)
+    at.button[[b.label for b in at.button].index("Save the time frame")].click().run()
+    assert not at.exception
+    doc = store.courses.get(101)
+    assert doc["frame"]["source"] == "admin" and doc["window_days"] == 21
+    assert str(doc["frame"]["start"])[:10] == "2026-01-05"
+    at.button[[b.label for b in at.button].index("Use the source's dates")].click().run()
+    assert store.courses.get(101)["frame"] is None
+    store.courses.set_flags(101, window_days=None)   # leave the shared store as it was
