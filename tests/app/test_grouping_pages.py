@@ -70,3 +70,28 @@ def test_admin_edits_the_time_frame_and_window(admin, populated):
     at.button[[b.label for b in at.button].index("Use the source's dates")].click().run()
     assert store.courses.get(101)["frame"] is None
     store.courses.set_flags(101, window_days=None)   # leave the shared store as it was
+
+
+def _weak_script():
+    import pandas as pd
+
+    from ui.grouping import grouping_notes, weak_structure_panel
+
+    st_state = __import__("streamlit").session_state
+    st_state["lang"] = "en"
+    run = {"structure": {"clear": False, "best_silhouette": 0.17}, "grouping": {"action": "place"}}
+    grouping_notes(run)
+    snap = pd.DataFrame({"user_id": [1, 2, 3], "fullname": ["A", "B", "C"], "engagement_score": [70.0, 5.0, 40.0],
+                         "days_since_last_activity": [1.0, 25.0, 3.0], "total_events": [30.0, 0.5, 10.0]})
+    weak_structure_panel(run, snap)
+
+
+def test_weak_structure_panel_shows_the_at_risk_few_and_a_ranking():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_weak_script).run()
+    assert not at.exception, at.exception
+    assert any("No clear groups in this course" in w.value for w in at.warning)
+    risk = at.dataframe[0].value
+    assert risk.iloc[0]["Name"] == "B" and "Engagement (0-100)" in risk.columns
+    assert len(at.dataframe) == 2
