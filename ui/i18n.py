@@ -355,6 +355,23 @@ _T = [
     ("st.col.user", "User", "Người dùng"),
     ("st.col.role", "Role", "Vai trò"),
     ("st.col.courses", "Courses", "Khóa học"),
+    # API tokens (Settings)
+    ("tk.title", "API tokens", "Token API"),
+    ("tk.help", "A token lets another system (the LMS, reporting) use the JSON API at /api/ as a user, with "
+                "that user's courses. Only its hash is stored: copy it when it is shown.",
+     "Token cho phép hệ thống khác (LMS, báo cáo) dùng API JSON tại /api/ với tư cách một người dùng, "
+     "trong các khóa học của người đó. Chỉ lưu mã băm: hãy sao chép token khi được hiển thị."),
+    ("tk.user", "Token for user", "Token cho người dùng"),
+    ("tk.label", "What it is for", "Dùng cho việc gì"),
+    ("tk.create", "Create token", "Tạo token"),
+    ("tk.created", "Token for {user} (shown once only; copy it now):", "Token của {user} (chỉ hiển thị một lần; hãy sao chép ngay):"),
+    ("tk.none", "No API tokens yet.", "Chưa có token API."),
+    ("tk.revoke", "Revoke token", "Thu hồi token"),
+    ("tk.revoked", "Token {token} revoked.", "Đã thu hồi token {token}."),
+    ("tk.col.id", "Token id", "Mã token"),
+    ("tk.col.prefix", "Starts with", "Bắt đầu bằng"),
+    ("tk.col.created", "Created", "Tạo lúc"),
+    ("tk.col.used", "Last used", "Dùng lần cuối"),
     # captions (figures.caption_*)
     ("cap.sizes", "{n} groups; the largest, {name}, holds {share} of students.",
      "{n} nhóm; nhóm lớn nhất, {name}, chiếm {share} sinh viên."),
