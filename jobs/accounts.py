@@ -84,7 +84,8 @@ def make_user(username: str, password: str, *, role: str = "instructor", name: s
 
 
 def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
-    """First start with no users: create ``admin`` and print its password once. Returns True if created.
+    """First start with no admin account (e.g. a new store, or only instructors were added with
+    ``python -m jobs users add``): create ``admin`` and print its password once. Returns True if created.
 
     The password is COHORTLENS_ADMIN_PASSWORD when set (never printed), else a random one printed to
     the terminal exactly once; only its hash is stored. Never runs over a store that had users (a
@@ -92,7 +93,8 @@ def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
     """
     embedded = getattr(store, "backend", None) == "embedded" and getattr(store, "data_dir", None) is not None
     with store.locked():  # two processes starting at once print one password, not two
-        if store.users.list():
+        users = store.users.list()
+        if any(u.get("role") == "admin" for u in users) or any(u["username"] == "admin" for u in users):
             return False
         if embedded:
             from storage.integrity import Problem, StoreDamaged, had_users

@@ -93,7 +93,7 @@ def _run_bootstrap(status: BootstrapStatus, store: Any, config: Config) -> None:
 
 
 def start(config: Config | None = None, *, started_by: str = "server", out: TextIO | None = None,
-          bootstrap: bool | None = None, first_start: bool = True) -> Service:
+          bootstrap: bool | None = None, first_start: bool = True, nightly: bool = True) -> Service:
     """Start the process's service (idempotent: a running one is returned as it is)."""
     global _CURRENT
     with _LOCK:
@@ -121,7 +121,8 @@ def start(config: Config | None = None, *, started_by: str = "server", out: Text
         try:
             from jobs.scheduler import build_scheduler
 
-            svc.scheduler = build_scheduler(store, config, recover_at_start=False)
+            svc.scheduler = build_scheduler(store, config, recover_at_start=False, nightly=nightly,
+                                            role=started_by)
         except Exception as exc:  # the dashboard still works without a scheduler; health shows it
             svc.scheduler_error = f"{type(exc).__name__}: {exc}"
             log.error("scheduler did not start: %s", exc.__class__.__name__)

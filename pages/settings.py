@@ -11,6 +11,7 @@ from ui.i18n import LANGUAGES, t
 from ui.resources import get_config, get_store
 from ui.secrets_file import SecretsFileError, is_set, update_secrets
 from ui.security_admin import security_section
+from ui.tokens_admin import tokens_section
 from ui.users_admin import users_section
 
 
@@ -81,6 +82,7 @@ def body() -> None:
     _llm_and_language()
     users_section(get_store(), user, sorted(all_courses()))
     security_section(get_store(), user)
+    tokens_section(get_store())
 
 
 run_page(body)

@@ -284,6 +284,7 @@ class Store:
             RunRepository,
             SettingsRepository,
             SnapshotRepository,
+            TokenRepository,
             UserRepository,
         )
 
@@ -305,6 +306,7 @@ class Store:
         self.sessions = SessionRepository(self)
         self.login_failures = LoginFailureRepository(self)
         self.audit = AuditRepository(self)
+        self.tokens = TokenRepository(self)
 
     # -- locking -------------------------------------------------------------------------------
     def locked(self) -> contextlib.AbstractContextManager[None]:

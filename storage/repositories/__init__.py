@@ -17,6 +17,7 @@ from .simple import (
     UserRepository,
 )
 from .snapshots import CHUNK_ROWS, SnapshotRepository
+from .tokens import TokenRepository
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -42,6 +43,7 @@ __all__ = [
     "SessionRepository",
     "SettingsRepository",
     "SnapshotRepository",
+    "TokenRepository",
     "UserRepository",
     "error_doc",
 ]
