@@ -14,6 +14,7 @@ from ui.bootstrap import start_background
 from ui.common import Labels
 from ui.i18n import LANGUAGES, default_language, t
 from ui.loaders import course_list
+from ui.plain import md
 from ui.resources import PAGE_FILES, SESSION_KEYS, get_store
 
 st.set_page_config(page_title="CohortLens", page_icon=":material/insights:", layout="wide")
@@ -97,7 +98,7 @@ def main() -> None:
         auth.login(authenticator, store)
         st.stop()
     role = t(f"role.{user.get('role', 'instructor')}") if user.get("role") in auth.ROLES else user.get("role")
-    st.sidebar.caption(t("side.user", name=user.get("name") or user["username"], role=role))
+    st.sidebar.caption(t("side.user", name=md(user.get("name") or user["username"]), role=role))
     _course_picker()
     st.navigation(_pages(auth.is_admin(user))).run()
 

@@ -333,6 +333,22 @@ def _language(store: Any, user: dict) -> None:
         store.users.set_preference(user["username"], "language", current)
 
 
+def _users_lost(store: Any) -> None:
+    """A store that had users and now has none (users file swapped or emptied): maintenance, never a
+    sign-in form nobody can pass (and never a new first start)."""
+    if getattr(store, "backend", None) != "embedded" or getattr(store, "data_dir", None) is None:
+        return
+    if store.users.collection.count_documents({}):
+        return
+    from storage.integrity import Problem, StoreDamaged, had_users
+
+    if had_users(store.data_dir, store.db_name):
+        from ui.maintenance import maintenance
+
+        maintenance(StoreDamaged([Problem(Path(store.data_dir) / store.db_name / "users",
+                                          "no users left in a store that had users")], Path(store.data_dir)))
+
+
 def login(auth: Any = None, store: Any | None = None) -> dict | None:
     """The signed-in user (session checked against the store on every run), else the sign-in form
     is shown and None returned."""
@@ -340,6 +356,7 @@ def login(auth: Any = None, store: Any | None = None) -> dict | None:
     user = _session_user(store)
     if user is not None:
         return user
+    _users_lost(store)
     if st.session_state.pop("_auth_ended", False):
         st.info(t("auth.ended"))
     with st.form("login_form", clear_on_submit=True):  # the password never stays in the widget

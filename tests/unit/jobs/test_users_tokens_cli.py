@@ -58,7 +58,7 @@ def test_users_rules_are_the_settings_rules(store, capsys, monkeypatch):
 
 
 def test_ensure_admin_when_only_instructors_exist(store):
-    store.users.upsert(accounts.make_user("ann", "pw-" + "x1", role="instructor", courses=[1]))
+    store.users.upsert(accounts.make_user("ann", "pw-" + "x1-lengthy", role="instructor", courses=[1]))
     out = io.StringIO()
     assert accounts.ensure_admin(store, out=out) is True
     assert out.getvalue().count("password:") == 1 and store.users.get("admin")["role"] == "admin"
@@ -66,7 +66,7 @@ def test_ensure_admin_when_only_instructors_exist(store):
 
 
 def test_token_create_list_revoke(store, capsys, monkeypatch):
-    monkeypatch.setenv("COHORTLENS_NEW_PASSWORD", "pw-" + "abc")
+    monkeypatch.setenv("COHORTLENS_NEW_PASSWORD", "pw-" + "abc-lengthy")
     main(["users", "add", "ann", "--role", "instructor", "--course", "7"])
     _out(capsys)
     assert main(["token", "create", "--user", "ann", "--label", "lms"]) == EXIT_OK
@@ -89,11 +89,19 @@ def test_token_create_list_revoke(store, capsys, monkeypatch):
 
 
 def test_token_follows_the_users_grants_and_removal(store):
-    store.users.upsert(accounts.make_user("ann", "pw-" + "x1", role="instructor", courses=[1]))
-    store.users.upsert(accounts.make_user("root", "pw-" + "x2", role="admin"))
+    store.users.upsert(accounts.make_user("ann", "pw-" + "x1-lengthy", role="instructor", courses=[1]))
+    store.users.upsert(accounts.make_user("root", "pw-" + "x2-lengthy", role="admin"))
     token, _ = create_token(store, "ann")
     accounts.save_user(store, "ann", role="instructor", courses=[1, 2])
     assert authenticate(store, token)["courses"] == [1, 2]  # grants are read at request time
     accounts.remove_user(store, "ann")
     assert authenticate(store, token) is None
     assert store.tokens.list("ann") == []
+
+
+def test_weak_passwords_are_refused_by_the_cli(store, capsys, monkeypatch):
+    for weak in ("a", "123456789012", "password123"):
+        monkeypatch.setenv("COHORTLENS_NEW_PASSWORD", weak)
+        assert main(["users", "add", "weakling", "--role", "instructor"]) == EXIT_FAILED
+        assert "too weak" in _out(capsys).err
+    assert store.users.get("weakling") is None
