@@ -88,11 +88,13 @@ def main() -> None:
     store = get_store()
     _first_start()
     start_background()
-    if SESSION_KEYS["lang"] not in st.session_state:
-        st.session_state[SESSION_KEYS["lang"]] = default_language()
+    if SESSION_KEYS["lang"] not in st.session_state:  # a new session: the link's ?lang= (a reload keeps it)
+        wanted = st.query_params.get("lang")
+        st.session_state[SESSION_KEYS["lang"]] = wanted if wanted in LANGUAGES else default_language()
     authenticator = auth.authenticator(store)
     user = auth.login(authenticator, store)
     _language_switch()
+    st.query_params["lang"] = st.session_state[SESSION_KEYS["lang"]]
     if user is None:
         # Until someone signs in, Streamlit may still serve pages/ files by their names (its mode before
         # st.navigation runs); every page then shows only "Please sign in first" (ui.common.run_page).

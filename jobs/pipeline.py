@@ -389,6 +389,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     anomalies = _records(detect_anomalies(features))
     drift = _records(feature_drift(prev_features, features)) if prev_features is not None else []
     movers = _movers(transitions, prev_features, features)
+    movers = [{**m, "explanation": _mover_explanation(m.get("changed"), features.columns)} for m in movers]
     warnings: list[str] = []
     try:  # a secondary report: its failure must not cost the instructor the clusters
         activity = activity_report(data, timezone=data.timezone)
@@ -593,3 +594,12 @@ def _bilingual_alert(alert: dict, *, clusters_names: dict, other: dict, language
     names = {lang: {int(c): str(p.get("name") or c) for c, p in clusters_names.items()},
              ("vi" if lang == "en" else "en"): {int(c): str(p.get("name") or c) for c, p in other.items()}}
     return {**alert, "messages": {code: alert_text(alert, code, names[code]) for code in ("en", "vi")}}
+
+
+def _mover_explanation(changed: Any, columns: Any) -> dict[str, str]:
+    """What changed for a mover, in plain words in both languages."""
+    from analytics.texts import mover_text
+
+    labels = _feature_labels(columns)
+    return {lang: mover_text(changed, lang, lambda f, lang=lang: (labels.get(f) or {}).get(lang) or f)
+            for lang in ("en", "vi")}
