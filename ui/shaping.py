@@ -163,7 +163,8 @@ def movers_frame(run: Mapping[str, Any], lang: str, label: Callable[[str], str] 
     names = {int(c["cluster_id"]): c.get("name") or f"#{c['cluster_id']}" for c in run.get("clusters") or []}
     rows = []
     for m in list(run.get("movers") or [])[:limit]:
-        stored = (m.get("explanation") or {}).get(lang) if isinstance(m.get("explanation"), Mapping) else None
+        stored = next((e.get(lang) for e in (m.get("explanations"), m.get("explanation")) if isinstance(e, Mapping)),
+                      None)
         frm = m.get("from")
         uid = int(m["user_id"])
         rows.append({
