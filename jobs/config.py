@@ -76,6 +76,8 @@ class Config:
     snapshot_retention: int = 12
     misfire_grace_s: float = 6 * 3600.0
     retry_poll_s: float = 30.0
+    #: how often every scheduler looks for queued shared (nightly per-course) jobs to claim
+    claim_poll_s: float = 5.0
     #: course id -> {"enabled": bool, "k": int | None} (store.courses flags + admin settings)
     courses: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     #: the courses the nightly job covers; None = every course the source lists (minus disabled ones)
@@ -161,6 +163,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "COHORTLENS_SNAPSHOT_RETENTION": ("snapshot_retention", int),
     "CLUSTER_JOB_MISFIRE_GRACE": ("misfire_grace_s", float),
     "COHORTLENS_RETRY_POLL": ("retry_poll_s", float),
+    "COHORTLENS_CLAIM_POLL": ("claim_poll_s", float),
 }
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 from ui import loaders
 from ui.bootstrap import bootstrap_status, scheduler
 from ui.common import feature_label, fmt_dt, header, run_page, selected_course
+from ui.grouping import grouping_notes, weak_structure_panel
 from ui.i18n import current_language, t
 from ui.resources import get_config, get_store
 from ui.shaping import movers_frame
@@ -89,6 +90,9 @@ def body() -> None:
     if run is None:
         return
     name = loaders.course_name(cid)
+    grouping_notes(run)
+    if not (run.get("structure") or {}).get("clear", True):
+        weak_structure_panel(run, loaders.snapshot(run["run_id"])[0])
     left, right = st.columns(2)
     with left:
         st.subheader(t("ov.alerts", course=name))
@@ -96,7 +100,7 @@ def body() -> None:
         if not alerts:
             st.caption(t("ov.no_alerts"))
         for a in alerts:
-            st.warning(a.get("message") or str(a))
+            st.warning((a.get("messages") or {}).get(current_language()) or a.get("message") or str(a))
     with right:
         st.subheader(t("ov.movers", course=name))
         movers = run.get("movers") or []

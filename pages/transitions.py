@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui import figures, loaders, student
 from ui.common import Labels, chart, cluster_names, feature_label, header, need_course, run_label, run_page
+from ui.grouping import grouping_notes, regrouping_runs
 from ui.i18n import current_language, t
 from ui.shaping import movers_frame, student_path_rows
 
@@ -34,6 +35,9 @@ def _two_runs(runs: list[dict]) -> None:
 def _across(runs: list[dict]) -> None:
     n = st.slider(t("tr.last_n"), 2, min(12, len(runs)), min(4, len(runs)), key="tr_last_n")
     chosen = list(reversed(runs[:n]))  # oldest first
+    regrouped = regrouping_runs([loaders.run_by_id(r["run_id"]) for r in chosen[1:]])
+    if regrouped:
+        st.info(t("gp.regroupings", dates=", ".join(regrouped)), icon="🔁")
     assignments = [loaders.run_assignment(r["run_id"]) for r in chosen]  # member lists of each run
     names = [cluster_names(r) for r in chosen]
     labels = [run_label(r)[:10] for r in chosen]
@@ -61,6 +65,7 @@ def body() -> None:
             _across(runs)
 
     latest = loaders.latest_run(cid) or {}
+    grouping_notes(latest)
     names = cluster_names(latest)
     who = student.student_options(cid)
     st.subheader(t("tr.movers"))
