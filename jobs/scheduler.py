@@ -52,6 +52,32 @@ def _zone(tz: str) -> ZoneInfo:
         raise ValueError(f"unknown timezone {tz!r}: use an IANA name such as Asia/Ho_Chi_Minh") from None
 
 
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field with its numbers as day names ("1-5" -> "mon-fri", "0,6" -> "sun,sat");
+    steps and names pass through."""
+    def name(token: str) -> str:
+        return _CRON_DAYS[int(token)] if token.isdigit() and int(token) <= 7 else token
+
+    parts = []
+    for item in field.split(","):
+        rng, _, step = item.partition("/")
+        if "-" in rng:
+            a, b = rng.split("-", 1)
+            if a == "0" and b.isdigit() and 1 <= int(b) <= 7 and not step:
+                rng = "mon-sun" if int(b) >= 6 else f"sun,mon-{name(b)}"
+            elif a.isdigit() and b.isdigit() and int(b) == 7 and int(a) > 0:
+                rng = f"{name(a)}-sat,sun" if not step else f"{name(a)}-sun"
+            else:
+                rng = f"{name(a)}-{name(b)}"
+        else:
+            rng = name(rng)
+        parts.append(rng + (f"/{step}" if step else ""))
+    return ",".join(parts)
+
+
 def cron_trigger(expr: str, tz: str) -> CronTrigger:
     """A CronTrigger from a 5-field crontab line, or ValueError with a readable message."""
     zone = _zone(tz)
@@ -61,8 +87,11 @@ def cron_trigger(expr: str, tz: str) -> CronTrigger:
             f"cron expression {expr!r} must have 5 fields: minute hour day-of-month month day-of-week "
             "(e.g. '0 2 * * *' = every day at 02:00)"
         )
+    minute, hour, day, month, dow = text.split(" ")
     try:
-        return CronTrigger.from_crontab(text, timezone=zone)
+        # APScheduler 3 numbers weekdays from Monday = 0; crontab from Sunday = 0 (7 too): "1" must be Monday
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(dow),
+                           timezone=zone)
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
 
@@ -191,6 +220,17 @@ def build_scheduler(store: Any, config: Config, *, start: bool = True, clock: Cl
                       name="scheduler liveness", kwargs={"store": store, "role": role}, replace_existing=True,
                       max_instances=1, coalesce=True, misfire_grace_time=30)
     announce(store, role)
+    from jobs.notify import DIGEST_JOB_ID, channels
+
+    if nightly and channels(settings):
+        try:
+            digest_trigger = cron_trigger(settings.notify_digest_schedule, settings.timezone)
+        except ValueError as exc:
+            log.error("daily digest not scheduled: %s", exc)
+        else:
+            scheduler.add_job("jobs.notify:send_daily_digest", digest_trigger, id=DIGEST_JOB_ID,
+                              name="daily digest", kwargs={"store": store, "config": config},
+                              replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=3600)
     if catch_up and settings.enabled and nightly:
         last = _last_nightly_at(store)
         missed = None
