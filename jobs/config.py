@@ -80,6 +80,10 @@ class Config:
     courses: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     #: the courses the nightly job covers; None = every course the source lists (minus disabled ones)
     nightly_courses: tuple[int, ...] | None = None
+    #: the course frame for this run (``python -m jobs run --course-start/--course-end``): dates that
+    #: place a log export's year-less times and judge its dates; a course's own frame wins
+    course_start: str | None = None
+    course_end: str | None = None
 
     def __repr__(self) -> str:
         parts = []
@@ -271,6 +275,13 @@ def course_settings(store: Any) -> dict[int, dict[str, Any]]:
             if cid is None:
                 continue
             out[int(cid)] = {"enabled": bool(doc.get("enabled", True)), "k": doc.get("k_pinned") or None}
+            frame = doc.get("frame") if isinstance(doc.get("frame"), Mapping) else {}
+            for key, value in (("course_start", frame.get("start")), ("course_end", frame.get("end")),
+                               ("course_timezone", frame.get("timezone") or doc.get("timezone"))):
+                if value not in (None, ""):
+                    out[int(cid)][key] = value
+            if isinstance(doc.get("upload"), Mapping):       # an imported course: re-run from its upload
+                out[int(cid)]["upload"] = dict(doc["upload"])
     except Exception as exc:
         log.warning("cannot read course flags: %s", exc.__class__.__name__)
     raw = _settings_get(store, "courses") or {}

@@ -174,12 +174,16 @@ def cells_of(raw: bytes, name: str, lim: Limits) -> pa.Table | list[list[str]]:
     if kind == "html":
         raise LogExportError(f"{name} is an HTML/XML page, not a data download: choose CSV in the "
                              "Logs report's download menu.", row=1)
-    _check_rows(raw, name, lim)
     if kind == "json":
+        _check_rows(raw, name, lim)
         return _rows_from_json(decode_text(raw), name, lim)
     table = _arrow_table(raw, lim)
     if table is not None:
+        if table.num_rows > lim.max_rows:
+            raise LogExportError(f"{name} has {table.num_rows:,} rows; the import limit is {lim.max_rows:,} rows "
+                                 "(COHORTLENS_IMPORT_MAX_ROWS).")
         return table
+    _check_rows(raw, name, lim)
     return _rows_from_text(decode_text(raw), name, lim)
 
 
@@ -229,28 +233,33 @@ def _arrow_table(raw: bytes, lim: Limits) -> pa.Table | None:
     if width < 2 or width > lim.max_columns:
         return None
     names = [f"c{i}" for i in range(width)]
-    bad: list[Any] = []
+    # first as one record per line (faster); a quoted value holding a line break splits its record into
+    # rows of the wrong width, and then the file is read again with line breaks allowed in values
+    for newlines in (False, True):
+        bad: list[Any] = []
 
-    def on_invalid(row: Any) -> str:
-        bad.append(row)
-        return "skip"
-    try:
-        buf = pa.py_buffer(raw)
-        table = pcsv.read_csv(
-            pa.BufferReader(buf.slice(start)),
-            read_options=pcsv.ReadOptions(column_names=names, block_size=16 << 20),
-            parse_options=pcsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True,
-                                            newlines_in_values=True, ignore_empty_lines=True,
-                                            invalid_row_handler=on_invalid),
-            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowException, ValueError, OverflowError):
-        return None
-    # rows of another width before the header (a title line) are harmless; any other means the
-    # careful path, which names the exact row
-    if len(bad) > 10 or any((r.number or 0) > 10 or r.number is None for r in bad):
-        return None
-    return table
+        def on_invalid(row: Any, bad: list[Any] = bad) -> str:
+            bad.append(row)
+            return "skip"
+        try:
+            table = pcsv.read_csv(
+                pa.BufferReader(pa.py_buffer(raw).slice(start)),
+                read_options=pcsv.ReadOptions(column_names=names, block_size=4 << 20),
+                parse_options=pcsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True,
+                                                newlines_in_values=newlines, ignore_empty_lines=True,
+                                                invalid_row_handler=on_invalid),
+                convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                    strings_can_be_null=False, quoted_strings_can_be_null=False))
+        except (pa.ArrowException, ValueError, OverflowError):
+            if newlines:
+                return None
+            continue
+        # rows of another width before the header (a title line) are harmless; any other means the
+        # careful path, which names the exact row
+        if not bad or (len(bad) <= 10 and all(r.number is not None and r.number <= 10 for r in bad)):
+            return table
+        del table
+    return None
 
 
 def _rows_from_text(text: str, name: str, lim: Limits) -> list[list[str]]:

@@ -33,6 +33,7 @@ users later unenrolled are dropped. Rows of origin ``cli`` / ``restore`` never m
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -214,34 +215,38 @@ def _categorical(col: Any, *, strip: bool = True) -> pd.Categorical:
     return pd.Categorical.from_codes(codes.astype(np.int32), categories=cats)
 
 
-def _ids_from_descriptions(col: Any) -> dict[str, np.ndarray]:
-    """userid / relateduserid / courseid / cmid (float arrays, NaN = none) parsed from each distinct Description."""
+def _ids_from_descriptions(col: Any) -> tuple[dict[str, np.ndarray], pd.Categorical]:
+    """userid / relateduserid / courseid / cmid (float arrays, NaN = none) parsed from each distinct
+    Description (Moodle writes them in English: "The user with id '12' viewed ... course module id '7'."),
+    and the Descriptions as a Categorical."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     codes, uniq = _encode(col)
-    out: dict[str, np.ndarray] = {}
-    specs = {
-        ("userid", "relateduserid"): r"(?i)user with (?:the )?id '?(?P<a>-?\d{1,15})'?"
-                                     r"(?:.*?user with (?:the )?id '?(?P<b>-?\d{1,15}))?",
-        ("courseid", None): r"(?i)(?:course with id '?(?P<a>\d{1,15})|at course: (?P<b>\d{1,15}))",
-        ("cmid", None): r"(?i)course module (?:with )?id '(?P<a>\d{1,15})'(?P<b>)",
-    }
-    for (first, second), rx in specs.items():
-        m = pc.extract_regex(uniq, rx)
-        a = pc.struct_field(m, [0])
-        b = pc.struct_field(m, [1])
 
-        def num(arr: Any) -> np.ndarray:
-            arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-            return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-        va, vb = num(a), num(b)
-        if second is None:
-            va = np.where(np.isnan(va), vb, va)
-        out[first] = va[codes] if len(codes) else va[:0]
-        if second is not None:
-            out[second] = vb[codes] if len(codes) else vb[:0]
-    return out
+    def num(arr: Any) -> np.ndarray:
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    user = pc.extract_regex(uniq, r"(?i)user with (?:the )?id '?(?P<a>-?\d{1,15})")
+    where = pc.extract_regex(uniq, r"(?i)(?:course with id '?(?P<c>\d{1,15})|at course: (?P<d>\d{1,15})"
+                                   r"|course module (?:with )?id '(?P<m>\d{1,15})')")
+    userid = num(pc.struct_field(user, [0]))
+    course = num(pc.struct_field(where, [0]))
+    course = np.where(np.isnan(course), num(pc.struct_field(where, [1])), course)
+    cmid = num(pc.struct_field(where, [2]))
+    related = np.full(len(uniq), np.nan)
+    twice = np.flatnonzero(pc.greater(pc.count_substring_regex(uniq, r"(?i)user with (?:the )?id"), 1)
+                           .to_numpy(zero_copy_only=False))
+    if len(twice):
+        sub = uniq.take(pa.array(twice))
+        m = pc.extract_regex(sub, r"(?i)user with (?:the )?id '?-?\d{1,15}.*?user with (?:the )?id '?(?P<b>-?\d{1,15})")
+        related[twice] = num(pc.struct_field(m, [0]))
+    out = {}
+    for key, values in (("userid", userid), ("relateduserid", related), ("courseid", course), ("cmid", cmid)):
+        out[key] = values[codes] if len(codes) else values[:0]
+    desc = pd.Categorical.from_codes(codes.astype(np.int32),
+                                     categories=pd.Index(pd.arrays.ArrowStringArray(uniq.cast(pa.large_string()))))
+    return out, desc
 
 
 def read_log_export(path_or_buffer: str | Path | bytes | IO[Any], *, course_start: Any = None,
@@ -289,7 +294,7 @@ def _read_log_export(source: Any, *, course_start: Any, course_end: Any, timezon
                                  "Asia/Ho_Chi_Minh).") from None
     lim = limits()
     raw, name = read_source(source, lim)
-    if not raw.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+    if not raw[:65536].strip(b" \t\r\n\x00\xef\xbb\xbf") and not raw.strip(b" \t\r\n\x00\xef\xbb\xbf"):
         raise LogExportError(f"{name} is empty: no header row with Time, Event name, ...", row=1)
     cells = cells_of(raw, name, lim)
     del raw
@@ -358,117 +363,164 @@ def _finish(columns: dict[str, Any], rownum: np.ndarray, header_row: list[str], 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    # drop blank rows and repeated header rows (two downloads pasted into one file)
-    blank = None
-    for col in columns.values():
-        empty = pc.equal(pc.utf8_trim_whitespace(col), "")
-        blank = empty if blank is None else pc.and_(blank, empty)
-    repeat = pc.and_(pc.equal(columns["time"], str(header_row[cols["time"]])),
-                     pc.equal(columns["event_name"], str(header_row[cols["event_name"]])))
-    drop = pc.or_(blank, repeat) if blank is not None else repeat
-    if isinstance(drop, pa.ChunkedArray):
-        drop = drop.combine_chunks() if drop.num_chunks else pa.array([], pa.bool_())
-    drop_np = drop.to_numpy(zero_copy_only=False) if len(drop) else np.zeros(0, dtype=bool)
-    if drop_np.any():
-        keep = pa.array(~drop_np)
-        columns = {c: pc.filter(v, keep) for c, v in columns.items()}
-        rownum = rownum[~drop_np]
+    from moodle.export_io import limits
+
+    str_type = columns["time"].type
+    if len(rownum) > limits().max_rows:
+        raise LogExportError(f"{name} has {len(rownum):,} rows; the import limit is {limits().max_rows:,} "
+                             "(COHORTLENS_IMPORT_MAX_ROWS).")
+    # drop blank rows and repeated header rows (two downloads pasted into one file): only rows whose
+    # Time is blank or reads like the header's are looked at
+    time_col = columns["time"]
+    suspect = pc.or_(pc.equal(pc.utf8_trim_whitespace(time_col), ""),
+                     pc.equal(time_col, str(header_row[cols["time"]])))
+    idx = np.flatnonzero(suspect.to_numpy(zero_copy_only=False)) if len(time_col) else np.zeros(0, np.int64)
+    if len(idx):
+        sub = {c: v.take(pa.array(idx)).to_pylist() for c, v in columns.items()}
+        hdr = {c: str(header_row[j]).strip() for c, j in cols.items()}
+        drop = [k for k in range(len(idx))
+                if all(not (sub[c][k] or "").strip() for c in sub)
+                or all((sub[c][k] or "").strip() == hdr[c] for c in sub)]
+        if drop:
+            keep = np.ones(len(rownum), dtype=bool)
+            keep[idx[drop]] = False
+            mask = pa.array(keep)
+            columns = {c: pc.filter(v, mask) for c, v in columns.items()}
+            rownum = rownum[keep]
     n = len(rownum)
     warnings: list[str] = []
     if n == 0:
         out = _empty_frame()
         out.attrs["warnings"] = warnings
         return out
-    # ---- time: each distinct text parsed once
-    t_codes, t_uniq = _encode(columns["time"])
-    first_at = np.full(len(t_uniq), -1, dtype=np.int64)
-    first_at[t_codes[::-1]] = np.arange(n - 1, -1, -1)
-    utc_s = _parse_time_texts(t_uniq, rownum[first_at], course_start=course_start, course_end=course_end,
-                              dayfirst=dayfirst, timezone=timezone, warnings=warnings)
-    ts = utc_s[t_codes]
-    # ---- ids from the (English) Description
     for canon in CANONICAL_COLUMNS:
-        if canon not in columns:
-            columns[canon] = pa.array([""] * n, pa.string()) if canon != "user" else None
-    ids = _ids_from_descriptions(columns["description"])
-    order = np.lexsort((-rownum, ts))
+        if canon not in columns and canon != "user":
+            columns[canon] = pa.array([""] * n, str_type)
+    # the heavy steps run side by side (Arrow compute releases the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as pool:
+        f_ids = pool.submit(_ids_from_descriptions, columns["description"])
+        f_cats = {c: pool.submit(_categorical, columns[c]) for c in _CATEGORY_COLUMNS if c in columns}
+        ts = _parse_time_column(columns["time"], rownum, course_start=course_start, course_end=course_end,
+                                dayfirst=dayfirst, timezone=timezone, warnings=warnings)
+        if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
+            order = np.arange(n)
+        elif bool(np.all(ts[1:] <= ts[:-1])):          # newest first, as Moodle writes it
+            order = np.arange(n)[::-1].copy()
+        else:
+            order = np.lexsort((-rownum, ts))
+        ids, desc_cat = f_ids.result()
+        cats = {c: f.result() for c, f in f_cats.items()}
+    desc = pd.Categorical.from_codes(desc_cat.codes[order], categories=desc_cat.categories)
     data: dict[str, Any] = {}
-    data["time"] = pd.to_datetime(ts[order], unit="s", utc=True).astype("datetime64[ns, UTC]")
-    cats = {c: _categorical(columns[c]) for c in _CATEGORY_COLUMNS if c in columns}
-    uid = ids["userid"]
-    uid_text = pd.Series(uid, dtype="Float64").astype("Int64").astype("string")
-    names = pd.Series(cats["user_full_name"]).astype("string")
-    named = names.where(~names.isin(["", "-"]))
-    user = uid_text.fillna(named)
-    data["user"] = pd.Categorical(user.to_numpy(dtype=object, na_value=None)[order])
+    data["time"] = pd.DatetimeIndex(ts[order].astype("datetime64[s]").astype("datetime64[ns]"), tz=UTC)
+    # user: the id from the Description, else the full name (blank / "-" = unknown)
+    uid = ids["userid"][order]
+    names = cats["user_full_name"]
+    name_codes = names.codes[order]
+    name_cats = np.asarray(names.categories, dtype=object)
+    name_ok = np.isin(name_cats, ["", "-"], invert=True)
+    uid_known = ~np.isnan(uid)
+    u_codes, u_uniq = pd.factorize(uid[uid_known])
+    user_cats = [str(int(v)) for v in u_uniq]
+    user_codes = np.full(n, -1, dtype=np.int64)
+    user_codes[uid_known] = u_codes
+    named = ~uid_known & (name_codes >= 0)
+    if named.any():
+        nm_codes = name_codes[named]
+        ok = name_ok[nm_codes]
+        extra_idx, extra_uniq = pd.factorize(nm_codes[ok])
+        sel = np.flatnonzero(named)[ok]
+        user_codes[sel] = extra_idx + len(user_cats)
+        user_cats += [str(name_cats[i]) for i in extra_uniq]
+    cat_index, dedup = pd.factorize(pd.Index(user_cats, dtype=object))
+    user_codes = np.where(user_codes >= 0, cat_index[np.maximum(user_codes, 0)] if len(cat_index) else -1, -1)
+    data["user"] = pd.Categorical.from_codes(user_codes.astype(np.int32), categories=pd.Index(dedup, dtype=object))
     for c in CANONICAL_COLUMNS:
         if c in ("time", "user"):
             continue
         if c in cats:
             cat = cats[c]
             data[c] = pd.Categorical.from_codes(cat.codes[order], categories=cat.categories)
-        else:            # description: mostly distinct texts, kept in Arrow
-            col = columns[c]
-            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-            data[c] = pd.arrays.ArrowStringArray(pc.take(col, pa.array(order)))
+        else:
+            data[c] = desc
     for c in ("userid", "relateduserid", "courseid", "cmid"):
-        data[c] = pd.array(ids[c][order], dtype="Float64").astype("Int64")
+        v = ids[c][order]
+        data[c] = pd.arrays.IntegerArray(np.nan_to_num(v, nan=0).astype(np.int64), np.isnan(v))
     data["row"] = rownum[order].astype(np.int64)
     for c in ("course", "email", "idnumber"):       # extra columns some exports carry (identity fields)
         if c in cats:
             cat = cats[c]
             data[c] = pd.Categorical.from_codes(cat.codes[order], categories=cat.categories)
-    frame = pd.DataFrame(data)
-    extra = [c for c in frame.columns if c not in CANONICAL_COLUMNS]
-    frame = frame[CANONICAL_COLUMNS + extra]
+    frame = pd.DataFrame(data, copy=False)
     frame.attrs["warnings"] = warnings
     return frame
 
 
-def _parse_time_texts(uniq: Any, rows: np.ndarray, *, course_start: Any, course_end: Any, dayfirst: bool | None,
-                      timezone: str, warnings: list[str]) -> np.ndarray:
-    """Distinct Time texts (Arrow strings) -> UTC Unix seconds (int64); fast Arrow formats first."""
+def _parse_time_column(col: Any, rownum: np.ndarray, *, course_start: Any, course_end: Any,
+                       dayfirst: bool | None, timezone: str, warnings: list[str]) -> np.ndarray:
+    """The Time column -> UTC Unix seconds per row: Moodle's usual formats parsed by Arrow in one go,
+    anything else (no year, month names, AM/PM, mixed) one distinct text at a time."""
     import pyarrow.compute as pc
 
-    trimmed = pc.utf8_trim_whitespace(uniq)
-    lengths = pc.utf8_length(trimmed).to_numpy(zero_copy_only=False)
+    trimmed = pc.utf8_trim_whitespace(col)
+    local = _fast_local_times(trimmed, dayfirst)
+    if local is not None:
+        _check_range(local, rownum, lambda i: str(trimmed[i].as_py()))
+        return _localize(local, timezone)
+    codes, uniq = _encode(trimmed)
+    first_at = np.full(len(uniq), -1, dtype=np.int64)
+    first_at[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    lengths = pc.utf8_length(uniq).to_numpy(zero_copy_only=False)
     too_long = np.flatnonzero(lengths > _MAX_TIME_CHARS)
+    rows = rownum[first_at]
     if len(too_long):
         i = int(too_long[np.argmin(rows[too_long])])
-        raise LogExportError(f"Row {int(rows[i])}, column 'Time': {str(trimmed[i].as_py())[:40]!r}… is not a date "
+        raise LogExportError(f"Row {int(rows[i])}, column 'Time': {str(uniq[i].as_py())[:40]!r}… is not a date "
                              "and time as Moodle writes it.", row=int(rows[i]), column="Time")
-    local = _fast_local_times(trimmed, dayfirst)
-    if local is None:
-        values = pd.Series(trimmed.to_pylist(), dtype=object)
-        return _parse_unique(values, pd.Series(rows), course_start=course_start, course_end=course_end,
-                             dayfirst=dayfirst, timezone=timezone, warnings=warnings)
-    _check_range(local, rows, lambda i: str(trimmed[i].as_py()))
-    return _localize(local, timezone)
+    values = pd.Series(uniq.to_pylist(), dtype=object)
+    utc_s = _parse_unique(values, pd.Series(rows), course_start=course_start, course_end=course_end,
+                          dayfirst=dayfirst, timezone=timezone, warnings=warnings)
+    return utc_s[codes]
 
 
 def _fast_local_times(values: Any, dayfirst: bool | None) -> np.ndarray | None:
-    """Wall-clock seconds when every value has one of Moodle's usual numeric formats, else None."""
+    """Wall-clock seconds when every value has one of Moodle's usual numeric formats, else None.
+
+    Formats are tried on a sample first; a day-first hit is checked against its month-first twin
+    (every day <= 12 reads both ways: the careful path then decides)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(values) == 0 or values.null_count:
         return None
-    hits: list[tuple[bool | None, np.ndarray]] = []
+    step = max(1, len(values) // 200)
+    sample = values.take(pa.array(np.arange(0, len(values), step)))
+
+    def parse(arr: Any, fmt: str) -> Any:
+        try:
+            return pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+        except pa.ArrowException:
+            return None
     for fmt, first in _FAST_FORMATS:
         if dayfirst is not None and first is not None and first != dayfirst:
             continue
-        try:
-            got = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
-        except pa.ArrowException:
+        got = parse(sample, fmt)
+        if got is None or got.null_count:
             continue
-        if got.null_count == 0:
-            hits.append((first, got.cast(pa.int64()).to_numpy(zero_copy_only=False)))
-            if first is None or dayfirst is not None:
-                break
-    kinds = {h[0] for h in hits}
-    if not hits or (True in kinds and False in kinds):    # none, or ambiguous day/month: the careful path
-        return None
-    return hits[0][1].astype(np.int64)
+        full = parse(values, fmt)
+        if full is None or full.null_count:
+            return None
+        if first is not None and dayfirst is None:
+            twin = fmt.replace("%d/%m", "%D").replace("%m/%d", "%d/%m").replace("%D", "%m/%d")
+            other = parse(sample, twin)
+            if other is not None and other.null_count == 0:
+                other = parse(values, twin)
+                if other is not None and other.null_count == 0:
+                    return None
+        return full.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+    return None
 
 
 def _check_range(local: np.ndarray, rows: np.ndarray, text_of: Callable[[int], str]) -> None:
@@ -480,18 +532,30 @@ def _check_range(local: np.ndarray, rows: np.ndarray, text_of: Callable[[int], s
 
 
 def _localize(local: np.ndarray, timezone: str) -> np.ndarray:
-    """Wall-clock seconds in ``timezone`` -> UTC seconds (DST gaps shift forward; repeated hour: the first)."""
-    if not timezone or timezone.upper() == "UTC":
+    """Wall-clock seconds in ``timezone`` -> UTC seconds (DST gaps shift forward; repeated hour: the first).
+
+    Offsets change on whole hours, so each distinct wall-clock hour is localized once."""
+    if not timezone or timezone.upper() == "UTC" or len(local) == 0:
         return local.astype(np.int64)
     tz = ZoneInfo(timezone)
-    naive = pd.to_datetime(local, unit="s")
-    out = naive.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-    amb = np.asarray(out.isna()) & ~np.asarray(naive.isna())
+    hour_of = local // 3600
+    lo, hi = int(hour_of.min()), int(hour_of.max())
+    if hi - lo < 2_000_000:                       # < 228 years of hours: a table, no sort
+        hours = np.arange(lo, hi + 1, dtype=np.int64)
+        inverse = hour_of - lo
+    else:
+        hours, inverse = np.unique(hour_of, return_inverse=True)
+    naive = pd.to_datetime(hours * 3600, unit="s")
+    aware = naive.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    amb = np.asarray(aware.isna())
     if amb.any():
-        out = pd.Series(out)
-        out[amb] = naive[amb].tz_localize(tz, ambiguous=np.ones(int(amb.sum()), dtype=bool))
-        out = pd.DatetimeIndex(out)
-    return (out.tz_convert(UTC).as_unit("s").asi8).astype(np.int64)
+        fixed = naive[amb].tz_localize(tz, ambiguous=np.ones(int(amb.sum()), dtype=bool))
+        aware = pd.Series(aware)
+        aware[amb] = fixed
+        aware = pd.DatetimeIndex(aware)
+    utc_hour = aware.tz_convert(UTC).as_unit("s").asi8.astype(np.int64)
+    shift = utc_hour - hours * 3600          # per hour: UTC - wall clock (a gap's shift included)
+    return (local + shift[inverse.reshape(-1)]).astype(np.int64)
 
 
 def _parse_unique(values: pd.Series, rows: pd.Series, *, course_start: Any, course_end: Any = None,

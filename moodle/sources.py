@@ -153,7 +153,7 @@ def load_course_data(source: str, course_id: int, *, as_of: Any = None, config: 
     path = Path(str(arg)).expanduser()
     if not path.exists():
         raise MoodleNotFoundError(f"The log export file {path} does not exist.")
-    opts = export_options(path, config)
+    opts = export_options(path, config, course_id)
     logs = read_log_export(path, course_start=opts["course_start"], course_end=opts["course_end"],
                            timezone=opts["timezone"])
     grades = _setting(config, "grades_path")
@@ -189,11 +189,13 @@ def list_courses(source: str, config: Any = None) -> list[dict]:
                                                course_end=opts["course_end"], timezone=opts["timezone"]))]
 
 
-def export_options(path: Path, config: Any = None) -> dict[str, Any]:
+def export_options(path: Path, config: Any = None, course_id: int | None = None) -> dict[str, Any]:
     """How to read a stored log export: ``course_start``, ``course_end``, ``timezone``, ``item_max``.
 
-    The config (CLI flags, settings, the course frame) wins; the ``<stem>.import.json`` sidecar the
-    Import page writes next to an upload fills the rest; the time zone falls back to UTC.
+    First hit wins: the course's own frame (``config.course_flags(id)``: ``course_start``,
+    ``course_end``, ``course_timezone``), the run's (``course_start`` / ``course_end``: CLI flags), the
+    ``<stem>.import.json`` sidecar the Import page writes next to an upload, then the configured time
+    zone (UTC when none).
     """
     import json
 
@@ -205,8 +207,12 @@ def export_options(path: Path, config: Any = None) -> dict[str, Any]:
             side = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
             side = {}
+    flags: Any = {}
+    if course_id is not None and callable(getattr(config, "course_flags", None)):
+        flags = config.course_flags(int(course_id)) or {}
     out: dict[str, Any] = {}
     for key in ("course_start", "course_end", "item_max"):
-        out[key] = _setting(config, key) or side.get(key) or None
-    out["timezone"] = str(side.get("timezone") or _setting(config, "timezone") or "UTC")
+        out[key] = _setting(config, key) or flags.get(key) or side.get(key) or None
+    out["timezone"] = str(flags.get("course_timezone") or side.get("timezone") or _setting(config, "timezone")
+                          or "UTC")
     return out
