@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -415,22 +416,34 @@ def _xml_text(fragment: str) -> str:
     return html.unescape(re.sub(r"<[^>]*>", "", fragment))
 
 
-_RE_SI = re.compile(r"<(?:\w+:)?si\b[^>]*>(.*?)</(?:\w+:)?si>|<(?:\w+:)?si\s*/>", re.S)
-_RE_T = re.compile(r"<(?:\w+:)?t\b[^>]*>(.*?)</(?:\w+:)?t>|<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
+_RE_SI_START = re.compile(r"<(?:\w+:)?si\b")
+_RE_T = re.compile(r"<(?:\w+:)?t\b[^>]*>([^<]*)")
+_RE_RPH = re.compile(r"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
+
+
+def _segments(text: str, start_rx: re.Pattern[str], begin: int = 0, end: int | None = None) -> Iterator[str]:
+    """The pieces of ``text`` from one match of ``start_rx`` to the next (linear: no search for a closing
+    tag, so an unclosed tag cannot make the scan quadratic)."""
+    end = len(text) if end is None else end
+    starts = [m.start() for m in start_rx.finditer(text, begin, end)]
+    for i, s in enumerate(starts):
+        yield text[s: starts[i + 1] if i + 1 < len(starts) else end]
 
 
 def _shared_strings(data: bytes) -> list[str]:
     text = data.decode("utf-8", errors="replace")
     out = []
-    for m in _RE_SI.finditer(text):
-        body = m.group(1) or ""
-        out.append("".join(_xml_text(t.group(1)) for t in _RE_T.finditer(body) if t.group(1) is not None))
+    for seg in _segments(text, _RE_SI_START):
+        if "<rPh" in seg:
+            seg = _RE_RPH.sub("", seg)
+        out.append(html.unescape("".join(_RE_T.findall(seg))))
     return out
 
 
-_RE_ROW = re.compile(r"<(?:\w+:)?row\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?row>)", re.S)
-_RE_C = re.compile(r"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
-_RE_V = re.compile(r"<(?:\w+:)?v\b[^>]*>(.*?)</(?:\w+:)?v>", re.S)
+_RE_ROW_START = re.compile(r"<(?:\w+:)?row\b")
+_RE_C_START = re.compile(r"<(?:\w+:)?c\b")
+_RE_TAG_ATTRS = re.compile(r"<(?:\w+:)?(?:row|c)\b([^>]*)>")
+_RE_V = re.compile(r"<(?:\w+:)?v\b[^>]*>([^<]*)")
 _RE_ATTR_R = re.compile(r'\br="([A-Za-z]{1,3})?(\d*)"')
 _RE_ATTR_T = re.compile(r'\bt="(\w+)"')
 
@@ -446,71 +459,74 @@ def _sheet_rows(data: bytes, strings: list[str], name: str, lim: Limits) -> list
     """Worksheet XML -> rows of text. Cells are placed by their own reference (the ``dimension`` a
     writer declares is ignored: R's writers declare ``A1`` for a whole table)."""
     text = data.decode("utf-8", errors="replace")
-    start = text.find("<sheetData")
-    if start < 0:
-        start = 0
+    begin = max(text.find("<sheetData"), 0)
+    stop = text.find("</sheetData>", begin)
     rows: list[list[str]] = []
-    for rm in _RE_ROW.finditer(text, start):
+    for seg in _segments(text, _RE_ROW_START, begin, stop if stop >= 0 else None):
         if len(rows) >= lim.max_rows:
             raise LogExportError(f"{name}: the sheet has more than {lim.max_rows:,} rows (COHORTLENS_IMPORT_MAX_ROWS).")
-        body = rm.group(2)
         row: list[str] = []
-        if body:
-            nxt = 0
-            for cm in _RE_C.finditer(body):
-                attrs, inner = cm.group(1), cm.group(2) or ""
-                ref = _RE_ATTR_R.search(attrs)
-                col = _col_index(ref.group(1)) if ref and ref.group(1) else nxt
-                nxt = col + 1
-                if col >= lim.max_columns:
-                    continue
-                t = _RE_ATTR_T.search(attrs)
-                typ = t.group(1) if t else "n"
-                if typ == "inlineStr":
-                    value = "".join(_xml_text(x.group(1)) for x in _RE_T.finditer(inner) if x.group(1) is not None)
-                else:
-                    v = _RE_V.search(inner)
-                    value = html.unescape(v.group(1)) if v else ""
-                    if typ == "s" and value:
-                        try:
-                            value = strings[int(value)]
-                        except (ValueError, IndexError):
-                            raise LogExportError(f"{name}: row {len(rows) + 1}, column {col + 1} points at shared "
-                                                 f"string {shorten(value, 20)}, which the file does not hold.",
-                                                 row=len(rows) + 1, column=str(col + 1)) from None
-                    elif typ == "b":
-                        value = "TRUE" if value == "1" else "FALSE"
-                if col >= len(row):
-                    row.extend([""] * (col + 1 - len(row)))
-                row[col] = value
+        nxt = 0
+        for cseg in _segments(seg, _RE_C_START):
+            head = _RE_TAG_ATTRS.match(cseg)
+            attrs = head.group(1) if head else ""
+            ref = _RE_ATTR_R.search(attrs)
+            col = _col_index(ref.group(1)) if ref and ref.group(1) else nxt
+            nxt = col + 1
+            if col >= lim.max_columns:
+                continue
+            t = _RE_ATTR_T.search(attrs)
+            typ = t.group(1) if t else "n"
+            if typ == "inlineStr":
+                value = html.unescape("".join(_RE_T.findall(cseg)))
+            else:
+                v = _RE_V.search(cseg)
+                value = html.unescape(v.group(1)) if v else ""
+                if typ == "s" and value:
+                    try:
+                        value = strings[int(value)]
+                    except (ValueError, IndexError):
+                        raise LogExportError(f"{name}: row {len(rows) + 1}, column {col + 1} points at shared "
+                                             f"string {shorten(value, 20)}, which the file does not hold.",
+                                             row=len(rows) + 1, column=str(col + 1)) from None
+                elif typ == "b":
+                    value = "TRUE" if value == "1" else "FALSE"
+            if col >= len(row):
+                row.extend([""] * (col + 1 - len(row)))
+            row[col] = value
         rows.append(row)
     return rows
 
 
-_RE_ODS_ROW = re.compile(r"<table:table-row\b([^>]*?)(?:/>|>(.*?)</table:table-row>)", re.S)
-_RE_ODS_CELL = re.compile(r"<table:(?:covered-)?table-cell\b([^>]*?)(?:/>|>(.*?)</table:(?:covered-)?table-cell>)",
-                          re.S)
-_RE_REPEAT = re.compile(r'table:number-(?:columns|rows)-repeated="(\d+)"')
-_RE_ODS_P = re.compile(r"<text:p\b[^>]*>(.*?)</text:p>|<text:p\b[^>]*/>", re.S)
+_RE_ODS_ROW = re.compile(r"<table:table-row\b")
+_RE_ODS_CELL = re.compile(r"<table:(?:covered-)?table-cell\b")
+_RE_ODS_ATTRS = re.compile(r"<table:[\w-]+\b([^>]*)>")
+_RE_REPEAT = re.compile(r'table:number-(?:columns|rows)-repeated="(\d{1,9})"')
+_RE_ODS_P = re.compile(r"<text:p\b[^>]*>([^<]*)")
+_RE_TAGS = re.compile(r"<[^>]{0,2000}>")
 
 
 def _ods_rows(data: bytes, name: str, lim: Limits) -> list[list[str]]:
     """dataformat_ods content.xml -> rows (first table; repeats capped so a tiny file cannot explode)."""
     text = data.decode("utf-8", errors="replace")
-    end = text.find("</table:table>")
-    text = text if end < 0 else text[:end]
+    begin = max(text.find("<table:table "), 0)
+    end = text.find("</table:table>", begin)
     rows: list[list[str]] = []
-    for rm in _RE_ODS_ROW.finditer(text):
+    for seg in _segments(text, _RE_ODS_ROW, begin, end if end >= 0 else None):
         row: list[str] = []
-        for cm in _RE_ODS_CELL.finditer(rm.group(2) or ""):
-            rep = _RE_REPEAT.search(cm.group(1))
+        head = _RE_ODS_ATTRS.match(seg)
+        row_attrs = head.group(1) if head else ""
+        for cseg in _segments(seg, _RE_ODS_CELL):
+            ch = _RE_ODS_ATTRS.match(cseg)
+            rep = _RE_REPEAT.search(ch.group(1) if ch else "")
             n = min(int(rep.group(1)), lim.max_columns) if rep else 1
-            value = "\n".join(_xml_text(p.group(1) or "") for p in _RE_ODS_P.finditer(cm.group(2) or ""))
+            inner = cseg[ch.end():] if ch else cseg
+            value = html.unescape(_RE_TAGS.sub("", inner.replace("</text:p><text:p>", "\n"))).strip("\n")
             if len(row) < lim.max_columns:
                 row.extend([value] * min(n, lim.max_columns - len(row)))
         while row and row[-1] == "":
             row.pop()
-        rep = _RE_REPEAT.search(rm.group(1))
+        rep = _RE_REPEAT.search(row_attrs)
         times = min(int(rep.group(1)), 10) if rep and row else 1
         for _ in range(times):
             rows.append(list(row))
