@@ -74,6 +74,8 @@ class Config:
     heartbeat_timeout_s: float = 120.0
     lease_ttl_s: float = 60.0
     snapshot_retention: int = 12
+    #: days an uploaded log export is kept (Import page); older uploads are deleted
+    import_retention_days: int = 30
     misfire_grace_s: float = 6 * 3600.0
     retry_poll_s: float = 30.0
     #: course id -> {"enabled": bool, "k": int | None} (store.courses flags + admin settings)
@@ -163,6 +165,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "COHORTLENS_HEARTBEAT_TIMEOUT": ("heartbeat_timeout_s", float),
     "COHORTLENS_LEASE_TTL": ("lease_ttl_s", float),
     "COHORTLENS_SNAPSHOT_RETENTION": ("snapshot_retention", int),
+    "COHORTLENS_IMPORT_RETENTION_DAYS": ("import_retention_days", int),
     "CLUSTER_JOB_MISFIRE_GRACE": ("misfire_grace_s", float),
     "COHORTLENS_RETRY_POLL": ("retry_poll_s", float),
 }
@@ -233,7 +236,7 @@ def _validate(config: Config) -> None:
         ZoneInfo(config.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown timezone {config.timezone!r} (use an IANA name such as Asia/Ho_Chi_Minh)") from None
-    for name in ("min_students", "max_parallel_courses", "snapshot_retention"):
+    for name in ("min_students", "max_parallel_courses", "snapshot_retention", "import_retention_days"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name}={getattr(config, name)} must be >= 1")
     config.retry_policy  # noqa: B018 - validates retry settings
@@ -250,6 +253,7 @@ SETTINGS_KEYS: dict[str, str] = {
     "llm_enabled": "llm_enabled",
     "min_students": "min_students",
     "snapshot_retention": "snapshot_retention",
+    "import_retention_days": "import_retention_days",
     "retry_attempts": "retry_attempts",
     "max_parallel_courses": "max_parallel_courses",
     "source": "source",

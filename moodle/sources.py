@@ -161,7 +161,7 @@ def load_course_data(source: str, course_id: int, *, as_of: Any = None, config: 
     if grades is None and sidecar.exists() and sidecar != path:
         grades = sidecar
     data = course_data_from_export(logs, course_id=int(course_id), grades=grades, progress=progress,
-                                   timezone=opts["timezone"], item_max=opts["item_max"],
+                                   fullname=opts["fullname"], timezone=opts["timezone"], item_max=opts["item_max"],
                                    course_start=opts["course_start"], course_end=opts["course_end"])
     if when is not None:
         cut = int(when.timestamp())
@@ -213,6 +213,7 @@ def export_options(path: Path, config: Any = None, course_id: int | None = None)
     out: dict[str, Any] = {}
     for key in ("course_start", "course_end", "item_max"):
         out[key] = _setting(config, key) or flags.get(key) or side.get(key) or None
+    out["fullname"] = side.get("fullname") or None
     out["timezone"] = str(flags.get("course_timezone") or side.get("timezone") or _setting(config, "timezone")
                           or "UTC")
     return out
