@@ -225,11 +225,12 @@ def _ids_from_descriptions(col: Any) -> tuple[dict[str, np.ndarray], pd.Categori
     codes, uniq = _encode(col)
 
     def num(arr: Any) -> np.ndarray:
-        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+        bad = pc.or_(pc.equal(arr, ""), pc.greater(pc.utf8_length(arr), 16))     # none, or too big for an id
+        arr = pc.if_else(bad, pa.scalar(None, arr.type), arr)
         return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-    user = pc.extract_regex(uniq, r"(?i)user with (?:the )?id '?(?P<a>-?\d{1,15})")
-    where = pc.extract_regex(uniq, r"(?i)(?:course with id '?(?P<c>\d{1,15})|at course: (?P<d>\d{1,15})"
-                                   r"|course module (?:with )?id '(?P<m>\d{1,15})')")
+    user = pc.extract_regex(uniq, r"(?i)user with (?:the )?id '?(?P<a>-?\d+)")
+    where = pc.extract_regex(uniq, r"(?i)(?:course with id '?(?P<c>\d+)|at course: (?P<d>\d+)"
+                                   r"|course module (?:with )?id '(?P<m>\d+)')")
     userid = num(pc.struct_field(user, [0]))
     course = num(pc.struct_field(where, [0]))
     course = np.where(np.isnan(course), num(pc.struct_field(where, [1])), course)
@@ -239,7 +240,7 @@ def _ids_from_descriptions(col: Any) -> tuple[dict[str, np.ndarray], pd.Categori
                            .to_numpy(zero_copy_only=False))
     if len(twice):
         sub = uniq.take(pa.array(twice))
-        m = pc.extract_regex(sub, r"(?i)user with (?:the )?id '?-?\d{1,15}.*?user with (?:the )?id '?(?P<b>-?\d{1,15})")
+        m = pc.extract_regex(sub, r"(?i)user with (?:the )?id '?-?\d+.*?user with (?:the )?id '?(?P<b>-?\d+)")
         related[twice] = num(pc.struct_field(m, [0]))
     out = {}
     for key, values in (("userid", userid), ("relateduserid", related), ("courseid", course), ("cmid", cmid)):
