@@ -1324,11 +1324,24 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
                                   )[keep].drop_duplicates()
         grade_frame = _grades_for(read_gradebook_export(grades, item_max=item_max), students, people)
     info = export_course_info(df, course_id)
-    for key, value in (("startdate", course_start), ("enddate", course_end)):
+    frame = None
+    given: dict[str, datetime | None] = {"start": None, "end": None}
+    for key, value in (("start", course_start), ("end", course_end)):
         if value not in (None, ""):
             when = pd.Timestamp(value)
-            when = when.tz_localize(ZoneInfo(timezone or "UTC")) if when.tzinfo is None else when
-            info[key] = int(when.timestamp())
+            if when.tzinfo is None:
+                if key == "end" and when == when.normalize():      # a date: the end of that day
+                    when = when + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+                when = when.tz_localize(ZoneInfo(timezone or "UTC"))
+            given[key] = when.to_pydatetime()
+            info[f"{key}date"] = int(when.timestamp())
+    if given["start"] is not None or given["end"] is not None:
+        from moodle.data import frame_from_course
+
+        try:
+            frame = frame_from_course(info, timezone=timezone or "UTC", start=given["start"], end=given["end"])
+        except ValueError as exc:
+            raise LogExportError(f"The course dates do not fit: {exc}") from None
     if fullname:
         info["fullname"] = fullname
     info["import"] = {"rows": int(n), "rows_kept": int(keep.sum()), "rows_without_user": int((~keep).sum()),
@@ -1338,8 +1351,11 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
                  "left out", int((~keep).sum()), n)
     extracted = datetime.fromtimestamp(int(logs["timecreated"].max()), UTC) if len(logs) else datetime.now(UTC)
     step("done", 1.0)
-    return CourseData(course=info, students=students, logs=logs, grades=grade_frame, teachers=teachers,
+    data = CourseData(course=info, students=students, logs=logs, grades=grade_frame, teachers=teachers,
                       source="csv", timezone=timezone or "UTC", extracted_at=extracted, suspended_students=0)
+    if frame is not None:
+        data.frame = frame
+    return data
 
 
 # ------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -123,9 +124,7 @@ def store_and_submit(cid: int, name: str, upload: Any, grades: bytes | None, opt
     purge_uploads(data_dir(), eff.import_retention_days)
     path = save_upload(data_dir(), cid, upload.getvalue(), original_name=upload.name, grades=grades,
                        options={**options, "fullname": name or f"Course {cid}"})
-    frame = {"start": options.get("course_start"), "end": options.get("course_end"),
-             "timezone": options.get("timezone"), "source": "user"}
-    store.courses.upsert({"id": cid, "fullname": name or f"Course {cid}", "source": "csv", "frame": frame,
+    store.courses.upsert({"id": cid, "fullname": name or f"Course {cid}", "source": "csv",
                           "upload": {"path": str(path.resolve()), "name": upload.name,
                                      "uploaded_at": datetime.now(UTC).isoformat()}})
     job_id = submit(store, [cid], "manual", source=f"csv:{path.resolve()}")
@@ -178,7 +177,12 @@ def imports_settings() -> None:
         end = c2.date_input(t("im.end"), value=None, key="frame_end")
         if st.form_submit_button(t("common.save")):
             doc = store.courses.get(int(cid)) or {}
-            old = doc.get("frame") if isinstance(doc.get("frame"), dict) else {}
-            store.courses.upsert({"id": int(cid), "frame": {**old, "start": str(start) if start else None,
-                                                             "end": str(end) if end else None, "source": "admin"}})
+            tz = ZoneInfo(str((doc.get("frame") or {}).get("timezone") or doc.get("timezone") or eff.timezone))
+            s = datetime(start.year, start.month, start.day, tzinfo=tz) if start else None
+            e = datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=tz) if end else None
+            try:
+                store.courses.set_frame(int(cid), s, e, source="admin")
+            except ValueError as exc:
+                st.error(redact(str(exc)))
+                return
             st.success(t("st.frame_saved", course=cid))
