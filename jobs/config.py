@@ -280,6 +280,8 @@ def course_settings(store: Any) -> dict[int, dict[str, Any]]:
                 continue
             out[int(cid)] = {"enabled": bool(doc.get("enabled", True)), "k": doc.get("k_pinned") or None}
             frame = doc.get("frame") if isinstance(doc.get("frame"), Mapping) else {}
+            if frame.get("source") == "data":   # first/last log of an earlier run: not a course date
+                frame = {"timezone": frame.get("timezone")}
             for key, value in (("course_start", frame.get("start")), ("course_end", frame.get("end")),
                                ("course_timezone", frame.get("timezone") or doc.get("timezone"))):
                 if value not in (None, ""):

@@ -778,8 +778,12 @@ def check_export(df: pd.DataFrame, *, course_start: Any = None, course_end: Any 
     if span > 400:
         out.append(f"The rows span {span} days ({lo:%Y-%m-%d} to {hi:%Y-%m-%d}); a course usually runs for "
                    "less than a year. Check the course dates and the day/month order before importing.")
-    start = pd.Timestamp(course_start, tz="UTC") if course_start not in (None, "") else None
-    end = pd.Timestamp(course_end, tz="UTC") if course_end not in (None, "") else None
+    def utc(value: Any) -> pd.Timestamp | None:
+        if value in (None, ""):
+            return None
+        ts = pd.Timestamp(value)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    start, end = utc(course_start), utc(course_end)
     if start is not None or end is not None:
         early = (t < start - pd.Timedelta(days=_YEAR_MARGIN_DAYS)) if start is not None else False
         late = (t > end + pd.Timedelta(days=60)) if end is not None else False
