@@ -200,7 +200,7 @@ def _encode(col: Any) -> tuple[np.ndarray, Any]:
     if isinstance(col, pa.ChunkedArray):
         col = col.chunk(0)
     enc = pc.dictionary_encode(col)
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
+    return enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
 
 
 def _categorical(col: Any, *, strip: bool = True) -> pd.Categorical:

@@ -78,10 +78,12 @@ class _Pool:
         if self.conn.poll(timeout):
             try:
                 return self.conn.recv()
-            except EOFError:
+            except (EOFError, OSError):
                 pass
-            self.proc.join(1)
-            return {"i": i, "result": "other", "type": f"worker died (exit {self.proc.exitcode})"}
+            self.proc.join(5)
+            code = self.proc.exitcode
+            self.proc = None
+            return {"i": i, "result": "other", "type": f"worker died (exit {code})"}
         self.proc.kill()
         self.proc.join(5)
         self.proc = None
@@ -89,7 +91,10 @@ class _Pool:
 
     def close(self) -> None:
         if self.proc is not None and self.proc.is_alive():
-            self.conn.send(None)
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
             self.proc.join(10)
             if self.proc.is_alive():
                 self.proc.kill()
