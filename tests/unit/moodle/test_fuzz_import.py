@@ -8,7 +8,9 @@ Default suite: a quick subset; ``-m slow``: the full set of 1,200 generated file
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import traceback
+import types
 from collections import Counter
 from typing import Any
 
@@ -98,6 +100,13 @@ class _Pool:
             self.proc.join(10)
             if self.proc.is_alive():
                 self.proc.kill()
+
+
+@pytest.fixture(autouse=True)
+def bare_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawned workers re-run the parent's __main__; after an AppTest in the same session that is app.py,
+    which must not run in a worker: give them a bare __main__ instead."""
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
 
 
 def _fuzz(count: int, seed: int) -> tuple[Counter, list[dict]]:
