@@ -75,7 +75,7 @@ def test_cli_course_frame(store, tmp_path, capsys, monkeypatch, export_bytes) ->
     assert main(["run", "--course", "870", "--source", f"csv:{path}", "--course-start", "2026-01-05",
                  "--course-end", "2025-01-01", "--dry-run"]) == EXIT_USAGE
     capsys.readouterr()
-    start = (datetime.now(UTC) - timedelta(days=40)).date().isoformat()
+    start = (datetime.now(UTC) - timedelta(days=120)).date().isoformat()   # before the first log
     assert main(["run", "--course", "870", "--source", f"csv:{path}", "--course-start", start,
                  "--dry-run"]) == EXIT_OK
     summary = json.loads(capsys.readouterr().out)
