@@ -284,6 +284,7 @@ class Store:
             RunRepository,
             SettingsRepository,
             SnapshotRepository,
+            TokenRepository,
             UserRepository,
         )
 
@@ -300,6 +301,7 @@ class Store:
         self.llm_cache = LlmCacheRepository(self)
         self.models = ModelRepository(self)
         self.interventions = InterventionRepository(self)
+        self.tokens = TokenRepository(self)
 
     # -- locking -------------------------------------------------------------------------------
     def locked(self) -> contextlib.AbstractContextManager[None]:
