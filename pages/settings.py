@@ -80,6 +80,9 @@ def body() -> None:
     header("st.title")
     _moodle()
     _llm_and_language()
+    from ui.importer import imports_settings
+
+    imports_settings()
     users_section(get_store(), user, sorted(all_courses()))
     security_section(get_store(), user)
     tokens_section(get_store())
