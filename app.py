@@ -70,8 +70,10 @@ def _pages(admin: bool) -> list[st.Page]:
     folder, a url_path equal to a file stem would make Streamlit run that file without this router."""
     pages = [
         st.Page(PAGE_FILES["overview"], title=t("nav.overview"), icon=":material/home:", url_path="home", default=True),
+        st.Page(PAGE_FILES["actions"], title=t("nav.actions"), icon=":material/campaign:", url_path="act"),
         st.Page(PAGE_FILES["clusters"], title=t("nav.clusters"), icon=":material/groups:", url_path="groups"),
         st.Page(PAGE_FILES["transitions"], title=t("nav.transitions"), icon=":material/swap_horiz:", url_path="moves"),
+        st.Page(PAGE_FILES["student"], title=t("nav.student"), icon=":material/person:", url_path="learner"),
         st.Page(PAGE_FILES["diagnostics"], title=t("nav.diagnostics"), icon=":material/monitoring:", url_path="quality"),
         st.Page(PAGE_FILES["activity"], title=t("nav.activity"), icon=":material/bar_chart:", url_path="usage"),
         st.Page(PAGE_FILES["jobs"], title=t("nav.jobs"), icon=":material/schedule:", url_path="runs"),

@@ -544,7 +544,7 @@ def describe_clusters(features: pd.DataFrame, labels: pd.Series, *, language: st
             out[cid] = {**profiles[cid], "note": (
                 f"rule text: fewer than {min_llm_size} students, so no statistics were sent to the LLM"
                 if lang == "en" else
-                f"mô tả theo quy tắc: nhóm có ít hơn {min_llm_size} học viên nên không gửi số liệu cho LLM")}
+                f"mô tả theo quy tắc: nhóm có ít hơn {min_llm_size} sinh viên nên không gửi số liệu cho LLM")}
             continue
         pstats = prompt_statistics(cid, st, course_mean, tops.get(cid, []))
         out[cid] = _llm_profile(cid, pstats, profiles[cid], lang, llm, cache)

@@ -21,8 +21,14 @@ SHARE_COLUMNS: tuple[str, ...] = (*MIX_COLUMNS, "night_share", "weekend_share")
 #: mostly re-weights "how much" (it tracks total_events) and it lowered recovery in our checks
 #: (synthetic 400 students: true k 4 -> 3, ARI 1.0 -> 0.69; demo course 101 week 10: k 5 -> 2,
 #: ARI vs the current-week types 0.37 -> 0.06). ``activity_trend`` goes through selection like the others.
-DEFAULT_EXCLUDE: tuple[str, ...] = ("engagement_score", "events_last_14d")
+#: ``*_to_date`` columns (analytics.window) are cumulative context beside the window: shown, not clustered.
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    "engagement_score", "events_last_14d", "total_events_to_date", "active_days_to_date",
+    "quiz_attempts_to_date", "mean_quiz_pct_to_date", "quiz_completion_share_to_date",
+    "engagement_score_to_date")
 _EXCLUDE_REASONS = {
+    **{c: "excluded: cumulative context since the course start, shown beside the window but not clustered"
+       for c in DEFAULT_EXCLUDE if c.endswith("_to_date")},
     "engagement_score": "excluded: a composite of other features, shown but not clustered",
     "events_last_14d": "excluded: recent activity is shown but not clustered (it mostly repeats total "
                        "activity and lowered type recovery in testing)",

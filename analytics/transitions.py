@@ -100,7 +100,8 @@ def detect_alerts(previous_sizes: Mapping[int, int] | None, sizes: Mapping[int, 
                   transitions: pd.DataFrame, cluster_engagement: Mapping[int, float], *,
                   size_threshold: float = 0.25, downward_share: float = 0.15,
                   previous_engagement: Mapping[int, float] | None = None) -> list[dict]:
-    """Alerts between two runs: ``{type, cluster_id, message, value}``.
+    """Alerts between two runs: ``{type, cluster_id, message, value, params}`` (``params``: the numbers of
+    the message, so analytics.texts can write it in either language).
 
     - ``size_shift``: a cluster's size changed by more than ``size_threshold`` (relative);
     - ``new_cluster`` / ``cluster_gone``: a cluster id appeared / disappeared;
@@ -117,15 +118,18 @@ def detect_alerts(previous_sizes: Mapping[int, int] | None, sizes: Mapping[int, 
         before, now = prev.get(cid), cur.get(cid)
         if before is None:
             alerts.append({"type": "new_cluster", "cluster_id": cid, "value": float(now or 0),
+                           "params": {"now": int(now or 0)},
                            "message": f"New cluster {cid} with {now} students."})
         elif now is None:
             alerts.append({"type": "cluster_gone", "cluster_id": cid, "value": float(before),
+                           "params": {"before": int(before)},
                            "message": f"Cluster {cid} ({before} students last run) no longer exists."})
         elif before > 0:
             change = (now - before) / before
             if abs(change) > size_threshold:
                 verb = "grew" if change > 0 else "shrank"
                 alerts.append({"type": "size_shift", "cluster_id": cid, "value": round(float(change), 4),
+                               "params": {"before": before, "now": now, "threshold": float(size_threshold)},
                                "message": f"Cluster {cid} {verb} by {abs(change):.0%} ({before} -> {now} "
                                           f"students; threshold {size_threshold:.0%})."})
     tracked = transitions[transitions["transition_type"] != "initial"]
@@ -141,6 +145,8 @@ def detect_alerts(previous_sizes: Mapping[int, int] | None, sizes: Mapping[int, 
             dest = moved.loc[down, "cluster_id"].value_counts()
             main = int(dest.index[0]) if len(dest) else None
             alerts.append({"type": "downward_moves", "cluster_id": main, "value": round(share, 4),
+                           "params": {"moved": int(down.sum()), "tracked": int(len(tracked)), "main": main,
+                                      "threshold": float(downward_share)},
                            "message": f"{int(down.sum())} of {len(tracked)} students ({share:.0%}) moved to a "
                                       f"less engaged cluster (threshold {downward_share:.0%})"
                                       + (f"; most went to cluster {main}." if main is not None else ".")})

@@ -27,7 +27,7 @@ from jobs.clock import Clock, as_utc, utcnow
 from jobs.config import Config, load_config
 from jobs.errors import PermanentJobError, SkipCourse
 
-__all__ = ["run_course", "export_assignments", "STAGES", "ProgressFn", "SNAPSHOT_SCALED_PREFIX"]
+__all__ = ["run_course", "course_frame", "export_assignments", "STAGES", "ProgressFn", "SNAPSHOT_SCALED_PREFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,28 @@ def _load(source: str, course_id: int, as_of: datetime | None, config: Config) -
         raise PermanentJobError(f"Moodle refused access for course {course_id}: {exc}") from exc
     except (KeyError, LookupError) as exc:
         raise SkipCourse(f"invalid course {course_id}: {exc}") from exc
+
+
+def course_frame(store: Any, data: Any, course_id: int) -> Any:
+    """The course's time frame: an admin's (``store.courses`` ``frame`` with source ``admin``) wins over
+    the one the data reports (``CourseData.course_frame()``: Moodle's startdate/enddate, an import's
+    given or observed dates)."""
+    from moodle.data import CourseFrame, frame_from_course
+
+    doc = None
+    try:
+        doc = (store.courses.get(course_id) or {}).get("frame") if store is not None else None
+    except Exception as exc:  # an unreadable record must not stop the run: the source's frame applies
+        log.warning("course %s: cannot read the stored frame: %s", course_id, exc.__class__.__name__)
+    if doc and doc.get("source") == "admin":
+        admin = CourseFrame.from_doc(doc)
+        if admin is not None:
+            return admin
+    own = getattr(data, "course_frame", None)
+    if callable(own):
+        return own()
+    return frame_from_course(getattr(data, "course", None), getattr(data, "logs", None),
+                             timezone=getattr(data, "timezone", "UTC"))
 
 
 def _previous_labels(store: Any, previous: dict | None) -> pd.Series | None:
@@ -223,6 +245,11 @@ def _snapshot_frame(features: pd.DataFrame, result: Any, labels: pd.Series,
                           index=pd.to_numeric(students["id"]).astype("int64"))
         names = names[~names.index.duplicated()]
         frame["fullname"] = names.reindex(frame.index.astype("int64")).fillna("").to_numpy()
+        if "email" in students.columns:  # the action list's contact column (never sent to an LLM)
+            emails = pd.Series(students["email"].fillna("").astype(str).to_numpy(),
+                               index=pd.to_numeric(students["id"]).astype("int64"))
+            emails = emails[~emails.index.duplicated()]
+            frame["email"] = emails.reindex(frame.index.astype("int64")).fillna("").to_numpy()
     frame.index = frame.index.astype("int64")
     frame.index.name = "user_id"
     return frame.reset_index()
@@ -309,6 +336,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     )
     from analytics import compute_transitions as _compute_transitions
 
+    frame = course_frame(store, data, course_id)
     features = extract_features(data, timezone=data.timezone, now=data_now)
     feature_columns = [str(c) for c in features.columns]
     previous = store.runs.latest(course_id)
@@ -344,6 +372,9 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     if cache is not None and not isinstance(cache, MutableMapping):
         cache = _StoreCache(cache)
     profiles = describe_clusters(features, labels, language=config.language, llm=llm, cache=cache)
+    # every generated text in both languages: the reader's language is chosen when it is shown
+    other_language = "en" if str(config.language).startswith("vi") else "vi"
+    profiles_other = describe_clusters(features, labels, language=other_language, llm=llm, cache=cache)
 
     report("transitions", STAGES["transitions"])
     transitions = _compute_transitions(prev_labels, labels)
@@ -353,6 +384,8 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     engagement = {int(k): _round(v, 2) for k, v in engagement.items()}
     previous_sizes = {int(c["cluster_id"]): int(c.get("size", 0)) for c in (previous or {}).get("clusters", [])}
     alerts = detect_alerts(previous_sizes, sizes, transitions, engagement) if previous else []
+    alerts = [_bilingual_alert(a, clusters_names=profiles, other=profiles_other, language=config.language)
+              for a in alerts]
     anomalies = _records(detect_anomalies(features))
     drift = _records(feature_drift(prev_features, features)) if prev_features is not None else []
     movers = _movers(transitions, prev_features, features)
@@ -378,6 +411,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
             "share": _round(st.get("share", sizes[cid] / n_students)),
             "user_ids": sorted(int(u) for u in labels.index[labels == cid]),
             "profile": profile,
+            "profiles": _bilingual_profiles(profile, profiles_other.get(cid), config.language),
             "centroid": {str(f): _round(v, 6) for f, v in centroids_raw.loc[cid].items()}
             if cid in centroids_raw.index else {},
             "stats": {key: {str(f): _round(v) for f, v in (st.get(key) or {}).items()}
@@ -409,13 +443,15 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         "k_pinned": bool(result.pinned),
         "clusters": clusters,
         "features_used": list(result.features_used),
-        "features_dropped": list(result.features_dropped),
+        "features_dropped": [{**d, "reason_i18n": _bilingual_reason(d.get("reason", ""), features.columns)}
+                             for d in result.features_dropped],
         "feature_labels": _feature_labels(features.columns),
         "diagnostics": {
             "scores": _records(scores.reset_index()),
             "votes": {str(k): int(v) for k, v in (result.votes or {}).items()},
             "chosen_k": int(result.k),
             "reason": result.reason,
+            "reason_i18n": _bilingual_reason(result.reason, features.columns),
             "pinned": bool(result.pinned),
         },
         "quality": quality,
@@ -468,11 +504,14 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         # after the run is visible: none of these can leave half a run behind
         if alerts:
             store.alerts.add(course_id, run_id, alerts)
-        store.courses.upsert({
+        record = {
             "course_id": course_id, "id": course_id, "fullname": course.get("fullname"),
             "shortname": course.get("shortname"), "source": doc["metadata"]["source"],
             "last_run_id": run_id, "last_run_at": run_at, "students": n_students,
-        })
+        }
+        if frame.source != "admin":   # the source's frame, for pages and the admin to see and edit
+            record["frame"] = frame.to_doc()
+        store.courses.upsert(record)
         store.snapshots.prune(course_id, keep=config.snapshot_retention)
     seconds = round(time.perf_counter() - started, 3)
     report("done", STAGES["done"])
@@ -529,3 +568,28 @@ def _feature_labels(columns: Any) -> dict[str, dict[str, str]]:
         out[str(name)] = {"en": en, "vi": vi}
     return out
 
+
+
+def _bilingual_profiles(profile: dict, other: dict | None, language: str) -> dict[str, dict]:
+    """``{"vi": profile, "en": profile}`` from the run language's profile and the other language's."""
+    lang = "en" if str(language).startswith("en") else "vi"
+    out = {lang: dict(profile)}
+    if other:
+        out["vi" if lang == "en" else "en"] = dict(other)
+    return out
+
+
+def _bilingual_reason(text: str, columns: Any) -> dict[str, str]:
+    from analytics.texts import bilingual_reason
+
+    return bilingual_reason(str(text or ""), _feature_labels(columns))
+
+
+def _bilingual_alert(alert: dict, *, clusters_names: dict, other: dict, language: str) -> dict:
+    """An alert with ``messages`` {"en", "vi"}, group names in each language."""
+    from analytics.texts import alert_text
+
+    lang = "en" if str(language).startswith("en") else "vi"
+    names = {lang: {int(c): str(p.get("name") or c) for c, p in clusters_names.items()},
+             ("vi" if lang == "en" else "en"): {int(c): str(p.get("name") or c) for c, p in other.items()}}
+    return {**alert, "messages": {code: alert_text(alert, code, names[code]) for code in ("en", "vi")}}

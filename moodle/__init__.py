@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from moodle.data import CourseData
+from moodle.data import CourseData, CourseFrame, frame_from_course
 
 _LAZY = {
     "BEHAVIOUR_TYPES": "moodle.demo",
@@ -34,7 +34,7 @@ _LAZY = {
     "FakeMoodleServer": "moodle.fake_server",
 }
 
-__all__ = ["CourseData", *_LAZY]
+__all__ = ["CourseData", "CourseFrame", "frame_from_course", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

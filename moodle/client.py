@@ -485,6 +485,33 @@ class MoodleClient:
         users = self.enrolled_users(course_id, userfields="id,fullname,roles")
         return _users_frame([u for u in users if self.is_teacher(u)], ["id", "fullname", "roles"])
 
+    # ------------------------------------------------------------------ messaging
+    def send_instant_messages(self, messages: Iterable[Mapping[str, Any]]) -> list[dict]:
+        """core_message_send_instant_messages: one private message per ``{"touserid", "text"}`` (optional
+        ``clientmsgid``; the text is sent as plain text, textformat 2).
+
+        Returns Moodle's per-message results ``{"msgid", "clientmsgid"?, "errormessage"?}`` in order;
+        ``msgid`` is -1 when Moodle refused that one message (e.g. the student's privacy settings), with
+        its ``errormessage``. A refusal of the whole call (no permission, messaging disabled on the
+        site) raises the matching :class:`MoodleError`. Never retried: a message must not arrive twice.
+        """
+        items = []
+        for i, m in enumerate(messages):
+            text = str(m.get("text") or "").strip()
+            if not text:
+                raise MoodleInvalidParameterError(f"message #{i} has no text")
+            item = {"touserid": int(m["touserid"]), "text": text, "textformat": 2}
+            if m.get("clientmsgid"):
+                item["clientmsgid"] = str(m["clientmsgid"])
+            items.append(item)
+        if not items:
+            return []
+        reply = self._call_once("core_message_send_instant_messages", {"messages": items},
+                                self._token_for("core_message_send_instant_messages", "standard"), None)
+        if not isinstance(reply, list) or len(reply) != len(items) or not all(isinstance(r, dict) for r in reply):
+            raise MoodleInvalidParameterError("Moodle's reply to sending messages had an unexpected shape.")
+        return [dict(r) for r in reply]
+
     # ------------------------------------------------------------------ grades
     def grade_items(self, course_id: int, user_id: int) -> list[dict]:
         """gradereport_user_get_grade_items for one user: that user's ``usergrades`` entries."""

@@ -66,6 +66,8 @@ class DemoCourseSpec:
     suspended: int = 1                # suspended students (enrolled, left out of `students`)
     category: int = 1
     summary: str = ""
+    change_week: int | None = None    # at the start of this week, ``change_share`` of students change type
+    change_share: float = 0.0         # (a known behaviour change, for tests of movement)
 
     def __post_init__(self) -> None:
         if self.course_id <= 1:
@@ -79,6 +81,10 @@ class DemoCourseSpec:
             raise ValueError("type_mix needs at least one positive share")
         if self.n_weeks < 1:
             raise ValueError("n_weeks must be >= 1")
+        if not 0.0 <= self.change_share <= 1.0:
+            raise ValueError(f"change_share={self.change_share} must be between 0 and 1")
+        if self.change_week is not None and not 1 <= self.change_week < self.n_weeks:
+            raise ValueError(f"change_week={self.change_week} must be between 1 and n_weeks - 1")
         ZoneInfo(self.timezone)  # raises for an unknown zone
 
 
@@ -359,7 +365,8 @@ class _Course:
             k = len(self._types)
             prev, since = self._types[-1], self._since[-1]
             rng = _rng(self.seed, self.spec.course_id, k, 1)
-            move = rng.random(self.n) < self.spec.drift_rate
+            rate = self.spec.change_share if k == self.spec.change_week else self.spec.drift_rate
+            move = rng.random(self.n) < rate
             cum = np.cumsum(_DRIFT_TO[prev], axis=1)
             to = (rng.random(self.n)[:, None] > cum).sum(axis=1).clip(0, _T - 1).astype(np.int8)
             new = np.where(move, to, prev).astype(np.int8)

@@ -48,7 +48,7 @@ STANDARD_SERVICE = "cohortlens"
 CUSTOM_SERVICE = "cohortlens_logs"
 STANDARD_FUNCTIONS = (
     "core_webservice_get_site_info", "core_course_get_courses", "core_course_get_contents",
-    "core_enrol_get_enrolled_users", "gradereport_user_get_grade_items",
+    "core_enrol_get_enrolled_users", "gradereport_user_get_grade_items", "core_message_send_instant_messages",
 )
 CUSTOM_FUNCTIONS = ("core_webservice_get_site_info", "local_userlog_get_logs_course")
 KNOWN_FUNCTIONS = set(STANDARD_FUNCTIONS) | set(CUSTOM_FUNCTIONS) | {
@@ -83,6 +83,9 @@ class Faults:
     deny_grade_viewall: bool = False     # token lacks moodle/grade:viewall: userid=0 grade reports refused
     large_course_students: int = 0       # > 0: course LARGE_COURSE_ID with that many students exists
     large_course_scale: float = 1.0      # activity_scale of that course (logs ~ 30 * students * weeks)
+    messaging_disabled: bool = False     # site setting "messaging" off: sending raises 'disabled'
+    deny_sendmessage: bool = False       # the web-service user lacks moodle/site:sendmessage
+    unreachable_users: set[int] = field(default_factory=set)  # privacy settings refuse messages to them
 
     def take(self, name: str) -> bool:
         value = getattr(self, name)
@@ -298,6 +301,24 @@ def _validate(function: str, args: dict[str, Any]) -> dict[str, Any]:
         return {"courseid": _int(args["courseid"], "courseid"),
                 "userid": _int(args.get("userid", "0"), "userid"),
                 "groupid": _int(args.get("groupid", "0"), "groupid")}
+    if function == "core_message_send_instant_messages":
+        only({"messages"}, {"messages"})
+        msgs = args["messages"]
+        if not isinstance(msgs, list) or not msgs:
+            raise _invalid("messages must be a non-empty list")
+        out = []
+        for m in msgs:
+            if not isinstance(m, dict) or set(m) - {"touserid", "text", "textformat", "clientmsgid"} \
+                    or not {"touserid", "text"} <= set(m):
+                raise _invalid("messages items need touserid and text")
+            if isinstance(m["text"], dict | list):
+                raise _invalid("text must be a scalar")
+            client = m.get("clientmsgid")
+            if client is not None and not re.fullmatch(r"[A-Za-z0-9_-]*", str(client)):
+                raise _invalid("clientmsgid")
+            out.append({"touserid": _int(m["touserid"], "touserid"), "text": str(m["text"]),
+                        "textformat": _int(m.get("textformat", "1"), "textformat"), "clientmsgid": client})
+        return {"messages": out}
     if function == "local_userlog_get_logs_course":
         only({"courseid", "limit"}, {"courseid"})
         return {"courseid": _int(args["courseid"], "courseid"), "limit": _int(args.get("limit", "20"), "limit")}
@@ -325,6 +346,8 @@ class FakeMoodleServer:
         self.users = dict(users or {})
         self.sitename = sitename
         self.requests: deque[dict] = deque(maxlen=200_000)   # function, args (no token), token kind
+        #: private messages accepted by core_message_send_instant_messages (msgid, touserid, text, ...)
+        self.messages: list[dict] = []
         self._lock = threading.RLock()
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._large: tuple[int, float, DemoSite] | None = None
@@ -506,6 +529,42 @@ class FakeMoodleServer:
         n = min(max(limit, 0), len(frame))
         return self._cached(("logs-json", courseid, now, n), lambda: encode_log_reply(frame, n))
 
+    def _known_user(self, user_id: int) -> str | None:
+        """The full name of a user of any served course, else None."""
+        for cid in self.site.course_ids():
+            for u in self._cached(("users", cid, self._now()), lambda c=cid: self.site.enrolled_users_raw(c, self._now())):
+                if int(u["id"]) == user_id:
+                    return str(u.get("fullname") or user_id)
+        return None
+
+    def _send_messages(self, messages: list[dict]) -> list[dict]:
+        """Moodle's checks in its order: messaging enabled, then the capability, then per recipient."""
+        if self.faults.messaging_disabled:
+            raise MoodleWSError("moodle_exception", "disabled", "Messaging is disabled on this site")
+        if self.faults.deny_sendmessage:
+            raise MoodleWSError("required_capability_exception", "nopermissions",
+                                "Sorry, but you do not currently have permissions to do that (Send a private "
+                                "message to any user).")
+        results = []
+        for m in messages:
+            row: dict[str, Any] = {}
+            if m["clientmsgid"] is not None:
+                row["clientmsgid"] = m["clientmsgid"]
+            name = self._known_user(m["touserid"])
+            if name is None:
+                row.update(msgid=-1, errormessage="Invalid user")
+            elif m["touserid"] in self.faults.unreachable_users:
+                row.update(msgid=-1, errormessage=f"You are unable to message {name} because of their "
+                                                  "privacy settings.")
+            else:
+                msgid = len(self.messages) + 1
+                self.messages.append({"msgid": msgid, "touserid": m["touserid"], "text": m["text"],
+                                      "textformat": m["textformat"], "clientmsgid": m["clientmsgid"],
+                                      "timecreated": self._now()})
+                row["msgid"] = msgid
+            results.append(row)
+        return results
+
     def dispatch(self, params: dict[str, Any]) -> bytes | list[Any]:
         """One web-service call (already merged GET+POST, bracket-parsed). Returns the JSON body."""
         token = params.pop("wstoken", "")
@@ -549,6 +608,8 @@ class FakeMoodleServer:
                 return php_json(self._grades(args["courseid"], args["userid"]))
             if function == "local_userlog_get_logs_course":
                 return self._logs(args["courseid"], args["limit"])
+            if function == "core_message_send_instant_messages":
+                return php_json(self._send_messages(args["messages"]))
         raise MoodleWSError("moodle_exception", "invalidrecord",
                             "Can't find data record in database table external_functions.")
 

@@ -330,6 +330,7 @@ class Store:
             AlertRepository,
             CourseRepository,
             HistoryRepository,
+            InterventionRepository,
             JobRepository,
             LeaseRepository,
             LlmCacheRepository,
@@ -350,6 +351,7 @@ class Store:
         self.alerts = AlertRepository(self)
         self.users = UserRepository(self)
         self.llm_cache = LlmCacheRepository(self)
+        self.interventions = InterventionRepository(self)
 
     # -- locking -------------------------------------------------------------------------------
     def locked(self) -> contextlib.AbstractContextManager[None]:

@@ -169,6 +169,12 @@ class CourseDoc(TypedDict, total=False):
     enabled: bool
     k_pinned: int | None
     timezone: str
+    frame: dict[str, Any] | None      # {start, end, timezone, source: moodle|data|user|admin}
+    window_days: int | None           # behaviour window (default 28)
+    regroup_requested: dict[str, Any] | None   # {at, by}: the next run refits the groups
+    last_run_id: str
+    last_run_at: dt.datetime
+    students: int
     updated_at: dt.datetime
 
 

@@ -63,6 +63,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "llm_cache": [
         ([("key", 1)], {"name": "key_unique", "unique": True}),
     ],
+    "interventions": [
+        ([("intervention_id", 1)], {"name": "intervention_id_unique", "unique": True}),
+        ([("course_id", 1), ("created_at", -1)], {"name": "course_created_at"}),
+        ([("course_id", 1), ("user_id", 1)], {"name": "course_user"}),
+    ],
 }
 
 #: collection -> indexes NOT kept on the embedded store. Its query engine (mongomock inside litemongo)

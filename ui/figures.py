@@ -226,6 +226,23 @@ def student_path(path: Sequence[Mapping[str, Any]], names: Mapping[int, str], *,
     return fig
 
 
+def student_vs_course(trend: pd.DataFrame, *, title: str, x_title: str = "Run date",
+                      student_label: str = "This student", course_label: str = "Course median") -> go.Figure:
+    """One feature of one student over the runs against the course median. ``trend``: run_at, student,
+    course_median."""
+    fig = _fig(title, x_title, "")
+    if trend.empty:
+        return fig
+    fig.add_scatter(x=trend["run_at"], y=trend["course_median"], mode="lines+markers", name=course_label,
+                    line={"color": "#9AA5B1", "dash": "dash"},
+                    hovertemplate="%{x|%Y-%m-%d}<br>" + course_label + ": %{y:,.1f}<extra></extra>")
+    fig.add_scatter(x=trend["run_at"], y=trend["student"], mode="lines+markers", name=student_label,
+                    line={"color": PALETTE[0], "width": 3}, marker={"size": 9},
+                    hovertemplate="%{x|%Y-%m-%d}<br>" + student_label + ": %{y:,.1f}<extra></extra>")
+    fig.update_layout(height=300, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
 # ---------------------------------------------------------------- diagnostics
 def elbow_chart(scores: pd.DataFrame, *, knee: int | None, chosen: int | None, title: str = "Elbow (inertia per k)",
                 x_title: str = "Number of clusters k", y_title: str = "Inertia (within-cluster sum of squares)",

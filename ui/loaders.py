@@ -13,6 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from ui.auth import _known_courses, allowed_courses, current_user, require_course
+from ui.i18n import current_language
+from ui.localize import localize_alert, localize_run
 from ui.resources import get_store
 
 __all__ = [
@@ -153,14 +155,15 @@ def course_name(course_id: int) -> str:
 def latest_run(course_id: int) -> dict | None:
     cid = require_course(course_id)
     store = get_store()
-    return _latest(store, _key(store), cid, _version(store, cid))
+    return localize_run(_latest(store, _key(store), cid, _version(store, cid)), current_language())
 
 
 def run_list(course_id: int, limit: int = 52) -> list[dict]:
     """Finished runs of the course, newest first (without user ids)."""
     cid = require_course(course_id)
     store = get_store()
-    return _runs(store, _key(store), cid, int(limit), _version(store, cid))
+    lang = current_language()
+    return [localize_run(r, lang) for r in _runs(store, _key(store), cid, int(limit), _version(store, cid))]
 
 
 def run_by_id(run_id: str) -> dict | None:
@@ -170,7 +173,7 @@ def run_by_id(run_id: str) -> dict | None:
     if run is None:
         return None
     require_course(run["course_id"])
-    return run
+    return localize_run(run, current_language())
 
 
 def run_assignment(run_id: str) -> dict[int, int]:
@@ -225,7 +228,8 @@ def jobs(limit: int = 50) -> list[dict]:
 def alerts(course_id: int, limit: int = 20) -> list[dict]:
     cid = require_course(course_id)
     store = get_store()
-    return _alerts(store, _key(store), cid, int(limit), _version(store, cid))
+    lang = current_language()
+    return [localize_alert(a, lang) for a in _alerts(store, _key(store), cid, int(limit), _version(store, cid))]
 
 
 def job_record(job_id: str) -> dict | None:

@@ -14,8 +14,10 @@ __all__ = ["get_store", "get_config", "data_dir", "setting", "SESSION_KEYS", "PA
 #: page key -> file, the one list app.py, the page tests and the page benchmark share.
 PAGE_FILES = {
     "overview": "pages/overview.py",
+    "actions": "pages/actions.py",
     "clusters": "pages/clusters.py",
     "transitions": "pages/transitions.py",
+    "student": "pages/student.py",
     "diagnostics": "pages/diagnostics.py",
     "activity": "pages/activity.py",
     "jobs": "pages/jobs.py",

@@ -2,6 +2,7 @@
 
 from .base import Repository
 from .history import HistoryRepository
+from .interventions import InterventionRepository
 from .jobs import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES, TRIGGERS, JobRepository, error_doc
 from .leases import LeaseRepository
 from .runs import FINISHED, PENDING, RunRepository
@@ -27,6 +28,7 @@ __all__ = [
     "AlertRepository",
     "CourseRepository",
     "HistoryRepository",
+    "InterventionRepository",
     "JobRepository",
     "LeaseRepository",
     "LlmCacheRepository",

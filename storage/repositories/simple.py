@@ -79,7 +79,8 @@ class CourseRepository(Repository):
     """Known courses and their per-course flags (collection ``courses``)."""
 
     collection_name = "courses"
-    _FLAGS = ("enabled", "k_pinned", "timezone", "source", "fullname", "shortname")
+    _FLAGS = ("enabled", "k_pinned", "timezone", "source", "fullname", "shortname", "frame", "window_days",
+              "regroup_requested")
 
     def upsert(self, course: dict[str, Any]) -> int:
         """Insert or update a course by ``course_id`` (or ``id``); flags keep their value unless given."""
@@ -112,6 +113,28 @@ class CourseRepository(Repository):
             raise ValueError(f"unknown course flags: {sorted(unknown)}")
         fields = {**self._safe(flags), "updated_at": self._now()}
         return self._col.update_one({"course_id": int(course_id)}, {"$set": fields}).matched_count == 1
+
+    def set_frame(self, course_id: int, start: Any, end: Any, *, timezone: str | None = None,
+                  source: str = "admin") -> bool:
+        """Set the course's time frame ``{start, end, timezone, source}`` (aware datetimes; None = open).
+
+        A frame with ``source="admin"`` wins over the one the data source reports (runs keep it);
+        ``start=end=None`` clears the admin's frame so the source's own applies again. Returns whether the
+        course exists. Raises ValueError when the end is not after the start.
+        """
+        start, end = self._safe(start), self._safe(end)
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"course {course_id}: the end ({end}) must be after the start ({start})")
+        if start is None and end is None:
+            return self.set_flags(course_id, frame=None)
+        doc = self.get(course_id) or {}
+        tz = timezone or (doc.get("frame") or {}).get("timezone") or doc.get("timezone") or "UTC"
+        return self.set_flags(course_id, frame={"start": start, "end": end, "timezone": tz, "source": source})
+
+    def request_regroup(self, course_id: int, requested: bool = True, *, by: str | None = None) -> bool:
+        """Ask the next run to refit the course's groups (a regrouping); ``False`` withdraws the ask."""
+        value = {"at": self._now(), "by": by} if requested else None
+        return self.set_flags(course_id, regroup_requested=value)
 
     def delete(self, course_id: int) -> bool:
         return self._col.delete_one({"course_id": int(course_id)}) == 1

@@ -12,8 +12,10 @@ from tests.app.conftest import PAGES, Creds, errors, login, new_app, table, wait
 #: page -> (title in English, minimum number of plotly charts)
 EXPECT = {
     "overview": ("Overview", 0),
+    "actions": ("Action list", 0),
     "clusters": ("Clusters", 3),
     "transitions": ("Transitions", 2),
+    "student": ("Student", 5),
     "diagnostics": ("Diagnostics", 4),
     "activity": ("Activity", 1),
     "jobs": ("Jobs", 0),

@@ -81,7 +81,9 @@ def test_pipeline_uses_gemini_when_configured_and_caches(store, config, small_si
     assert calls and big and all(c["profile"]["source"] == "llm" for c in big)
     # a cluster of fewer than 5 students is never sent (its mean is nearly one person's figures)
     assert all(c["profile"]["source"] == "rules" for c in run["clusters"] if c["size"] < 5)
-    assert len(calls) == len(big)
+    assert len(calls) == 2 * len(big)  # one profile per language (vi and en are both stored)
+    assert sum("Write in English" in c for c in calls) == len(big)
+    assert all(set(c["profiles"]) == {"vi", "en"} for c in run["clusters"])
     n = len(calls)
     run_course(202, source="demo", store=store, as_of=as_of, config=cfg)
     assert len(calls) == n  # identical statistics: every profile came from store.llm_cache
