@@ -1,109 +1,43 @@
-"""CohortLens dashboard entry: login, shared sidebar (course, language, logout), page routing.
+"""CohortLens server: ``streamlit run app.py``.
 
-Run with ``streamlit run app.py``. No logic lives here: pages read through ui.loaders.
+An ``st.App`` (Streamlit's ASGI application) around the dashboard script ``dashboard.py``:
+
+- ``lifespan``: at server start, before any visitor, the process-wide service starts (store, recovery
+  of jobs whose process died, the scheduler with the nightly cron, the admin account on a fresh store
+  with its password printed once, the demo backfill); at shutdown it stops cleanly.
+- ``routes``: the JSON API under ``/api/`` (package ``api``), served by the same server.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
 import streamlit as st
 
-from ui import auth
-from ui.bootstrap import start_background
-from ui.common import Labels
-from ui.i18n import LANGUAGES, default_language, t
-from ui.loaders import course_list
-from ui.resources import PAGE_FILES, SESSION_KEYS, get_store
+from api import api_routes
 
-st.set_page_config(page_title="CohortLens", page_icon=":material/insights:", layout="wide")
+DASHBOARD = Path(__file__).resolve().with_name("dashboard.py")
 
 
-@st.cache_resource(show_spinner=False)
-def _first_start() -> bool:
-    """Create the admin account on a store with no users (the password is printed once)."""
-    return auth.ensure_admin(get_store())
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
+    from jobs import service
+
+    svc = await anyio.to_thread.run_sync(service.start)
+    nxt = getattr(svc.scheduler.get_job("nightly"), "next_run_time", None) if svc.scheduler else None
+    print(f"CohortLens: scheduler {'running' if svc.running else 'NOT running: ' + str(svc.scheduler_error)}"
+          f"{f'; next nightly run {nxt.isoformat()}' if nxt else ''}", file=sys.stderr, flush=True)
+    try:
+        yield {"service": svc}
+    finally:
+        interrupted = await anyio.to_thread.run_sync(service.stop)
+        print(f"CohortLens: stopped the scheduler ({len(interrupted)} running job(s) marked interrupted)",
+              file=sys.stderr, flush=True)
 
 
-def _language_switch() -> None:
-    """Sidebar vi/en switch. The choice lives in a plain session key ("lang"), not the widget's own key,
-    so it survives runs in which the widget is not drawn."""
-    lang_key = SESSION_KEYS["lang"]
-    if lang_key not in st.session_state:
-        st.session_state[lang_key] = default_language()
-    st.session_state["lang_switch"] = st.session_state[lang_key]
-    st.sidebar.segmented_control(t("side.language"), list(LANGUAGES), key="lang_switch", format_func=LANGUAGES.get,
-                                 required=True, on_change=_copy, args=("lang_switch", lang_key))
-
-
-def _copy(src: str, dst: str) -> None:
-    if st.session_state.get(src) is not None:
-        st.session_state[dst] = st.session_state[src]
-
-
-def _course_picker() -> None:
-    """Sidebar course picker; ``?course=`` and session state go through the same guard."""
-    key = SESSION_KEYS["course"]
-    wanted = st.query_params.get("course")
-    if wanted is not None and wanted != st.session_state.get("_course_in_url"):  # typed or opened as a link
-        st.session_state["_course_in_url"] = wanted
-        st.session_state[key] = auth.require_course(wanted)
-    current = st.session_state.get(key)
-    if current is not None:
-        auth.require_course(current)
-    courses = course_list()
-    ids = [int(c["id"]) for c in courses]
-    if not ids:
-        st.session_state[key] = None
-        st.sidebar.info(t("side.no_courses"))
-        return
-    if st.session_state.get(key) not in ids:
-        st.session_state[key] = ids[0]
-    names = {int(c["id"]): f"{c['id']} · {c.get('fullname') or c.get('shortname') or ''}".rstrip(" ·")
-             for c in courses}
-    st.session_state["course_picker"] = st.session_state[key]
-    st.sidebar.selectbox(t("side.course"), ids, key="course_picker", format_func=Labels(names),
-                         on_change=_copy, args=("course_picker", key))
-    st.session_state["_course_in_url"] = st.query_params["course"] = str(st.session_state[key])
-
-
-def _pages(admin: bool) -> list[st.Page]:
-    """The pages this user may open. URL paths differ from the file names on purpose: with a pages/
-    folder, a url_path equal to a file stem would make Streamlit run that file without this router."""
-    pages = [
-        st.Page(PAGE_FILES["overview"], title=t("nav.overview"), icon=":material/home:", url_path="home", default=True),
-        st.Page(PAGE_FILES["actions"], title=t("nav.actions"), icon=":material/campaign:", url_path="act"),
-        st.Page(PAGE_FILES["clusters"], title=t("nav.clusters"), icon=":material/groups:", url_path="groups"),
-        st.Page(PAGE_FILES["transitions"], title=t("nav.transitions"), icon=":material/swap_horiz:", url_path="moves"),
-        st.Page(PAGE_FILES["student"], title=t("nav.student"), icon=":material/person:", url_path="learner"),
-        st.Page(PAGE_FILES["diagnostics"], title=t("nav.diagnostics"), icon=":material/monitoring:", url_path="quality"),
-        st.Page(PAGE_FILES["activity"], title=t("nav.activity"), icon=":material/bar_chart:", url_path="usage"),
-        st.Page(PAGE_FILES["jobs"], title=t("nav.jobs"), icon=":material/schedule:", url_path="runs"),
-        st.Page(PAGE_FILES["import"], title=t("nav.import"), icon=":material/upload_file:", url_path="upload"),
-    ]
-    if admin:
-        pages.append(st.Page(PAGE_FILES["settings"], title=t("nav.settings"), icon=":material/settings:", url_path="admin"))
-    return pages
-
-
-def main() -> None:
-    store = get_store()
-    _first_start()
-    start_background()
-    if SESSION_KEYS["lang"] not in st.session_state:
-        st.session_state[SESSION_KEYS["lang"]] = default_language()
-    authenticator = auth.authenticator(store)
-    user = auth.login(authenticator, store)
-    _language_switch()
-    if user is None:
-        # Until someone signs in, Streamlit may still serve pages/ files by their names (its mode before
-        # st.navigation runs); every page then shows only "Please sign in first" (ui.common.run_page).
-        st.stop()
-    if auth.logout_button(authenticator):  # signed out just now: back to the form, no data
-        auth.login(authenticator, store)
-        st.stop()
-    role = t(f"role.{user.get('role', 'instructor')}") if user.get("role") in auth.ROLES else user.get("role")
-    st.sidebar.caption(t("side.user", name=user.get("name") or user["username"], role=role))
-    _course_picker()
-    st.navigation(_pages(auth.is_admin(user))).run()
-
-
-main()
+app = st.App(DASHBOARD, lifespan=lifespan, routes=api_routes())

@@ -41,6 +41,7 @@ __all__ = [
     "QUALITY_DROP",
     "SPREAD_RATIO",
     "QUALITY_RUNS",
+    "REFIT_GAIN",
     "BETTER_K_GAIN",
     "BETTER_K_RUNS",
     "WEAK_SILHOUETTE",
@@ -52,9 +53,12 @@ PLACE_MARGIN = 0.15
 #: Fit got worse: silhouette of the placed groups this much below the fit's ...
 QUALITY_DROP = 0.12
 #: ... or the mean squared distance to the own centre this many times the fit's ...
-SPREAD_RATIO = 1.6
-#: ... for this many consecutive runs.
+SPREAD_RATIO = 3.0
+#: ... for this many consecutive runs, and only while a fresh fit at the same k would separate the students
+#: clearly better than the placed groups (silhouette at least ``REFIT_GAIN`` higher): students in the
+#: middle of a real change lower the separation of any grouping, and refitting would not help then.
 QUALITY_RUNS = 2
+REFIT_GAIN = 0.05
 #: A better k: the vote's k has a silhouette at least this much above the model's k (same fresh data) ...
 BETTER_K_GAIN = 0.05
 #: ... and at least two criteria back it, for this many consecutive runs.
@@ -272,11 +276,14 @@ class Decision:
 
 def decide(model: GroupingModel | None, *, evidence: dict[str, Any] | None, pinned_k: int | None,
            regroup_requested: bool, term_start: Any, placement: Placement | None, vote_k: int | None,
-           votes: dict[str, int] | None, scores: pd.DataFrame | None, window_days: int | None = None) -> Decision:
+           votes: dict[str, int] | None, scores: pd.DataFrame | None, window_days: int | None = None,
+           now: Any = None) -> Decision:
     """Fit, place or regroup (see the module docstring). ``placement`` is this run's placement into
     ``model`` (None when the model could not place: missing features); ``vote_k``/``votes``/``scores`` are
-    the fresh k vote on this run's features."""
-    ev = {"quality_runs": 0, "better_k_runs": 0, "k_candidate": None, **(evidence or {})}
+    the fresh k vote on this run's features; ``now`` the run's moment (a poor fit must also have lasted
+    longer than one behaviour window: students in the middle of a real change mix old and new behaviour in
+    their window and lower any grouping's separation until the window has passed)."""
+    ev = {**_fresh(), **(evidence or {})}
     checks: dict[str, Any] = {}
     if model is None:
         return Decision("fit", "first grouping of this course", pinned_k, _fresh(), checks)
@@ -296,6 +303,11 @@ def decide(model: GroupingModel | None, *, evidence: dict[str, Any] | None, pinn
                         pinned_k or model.k, _fresh(), checks)
     # -- fit quality --------------------------------------------------------------------------------
     worse = []
+    fresh = np.nan
+    if scores is not None and "silhouette" in scores:
+        fresh = float(pd.to_numeric(scores["silhouette"], errors="coerce").get(model.k, np.nan))
+    gain = fresh - placement.silhouette if placement.silhouette is not None and np.isfinite(fresh) else np.nan
+    checks["refit_gain"] = None if not np.isfinite(gain) else round(float(gain), 4)
     if placement.silhouette is not None and model.fit_silhouette is not None:
         drop = model.fit_silhouette - placement.silhouette
         checks["silhouette_drop"] = round(float(drop), 4)
@@ -309,7 +321,19 @@ def decide(model: GroupingModel | None, *, evidence: dict[str, Any] | None, pinn
     sizes = placement.labels.value_counts()
     empty = [int(c) for c in model.cluster_ids if int(sizes.get(c, 0)) == 0]
     checks["empty_groups"] = empty
+    if worse and np.isfinite(gain) and gain < REFIT_GAIN:
+        checks["not_refitting"] = (f"a fresh fit with k={model.k} would not separate the students better "
+                                   f"(silhouette {fresh:.2f} vs {placement.silhouette:.2f})")
+        worse = []
     ev["quality_runs"] = int(ev.get("quality_runs") or 0) + 1 if worse else 0
+    if not worse:
+        ev["worse_since"] = None
+    elif ev["quality_runs"] == 1 or ev.get("worse_since") is None:
+        ev["worse_since"] = now
+    lasted = True
+    if worse and now is not None and ev.get("worse_since") is not None and window_days:
+        lasted = (pd.Timestamp(now) - pd.Timestamp(ev["worse_since"])).total_seconds() >= int(window_days) * 86400
+    checks["worse_runs"] = ev["quality_runs"]
     # -- a clearly better k -----------------------------------------------------------------------
     better = None
     if pinned_k is None and vote_k is not None and scores is not None and int(vote_k) != model.k:
@@ -331,12 +355,9 @@ def decide(model: GroupingModel | None, *, evidence: dict[str, Any] | None, pinn
     if ev["better_k_runs"] >= BETTER_K_RUNS:
         return Decision("regroup", f"k={better} fitted the students clearly better than k={model.k} for "
                                    f"{ev['better_k_runs']} runs in a row", better, _fresh(), checks)
-    if ev["quality_runs"] >= QUALITY_RUNS:
+    if ev["quality_runs"] >= QUALITY_RUNS and lasted:
         return Decision("regroup", "the groups no longer fit for " f"{ev['quality_runs']} runs in a row ("
                         + "; ".join(worse) + ")", pinned_k or model.k, _fresh(), checks)
-    if len(empty) >= 1 and ev["quality_runs"] >= 1:
-        return Decision("regroup", f"groups {empty} emptied and the fit got worse", pinned_k or model.k,
-                        _fresh(), checks)
     why = "placed into the existing groups"
     if worse:
         why += f" (watching: {'; '.join(worse)})"
@@ -344,7 +365,7 @@ def decide(model: GroupingModel | None, *, evidence: dict[str, Any] | None, pinn
 
 
 def _fresh() -> dict[str, Any]:
-    return {"quality_runs": 0, "better_k_runs": 0, "k_candidate": None}
+    return {"quality_runs": 0, "better_k_runs": 0, "k_candidate": None, "worse_since": None}
 
 
 def _day(value: Any) -> str:

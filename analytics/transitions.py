@@ -7,7 +7,45 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["compute_transitions", "transition_summary", "rank_movers", "detect_alerts"]
+__all__ = ["compute_transitions", "transition_summary", "rank_movers", "detect_alerts", "explain_change"]
+
+_PERCENT = {"weekly_regularity", "night_share", "weekend_share", "quiz_completion_share", "content_share",
+            "forum_share", "quiz_share", "assignment_share", "quiz_completion_share_to_date"}
+_PER_WEEK = {"course_views", "resource_views", "page_views", "url_views", "forum_views", "forum_posts",
+             "quiz_views", "quiz_attempt_events", "assignment_views", "submissions", "other_events",
+             "total_events", "active_days", "sessions", "quiz_attempts"}
+
+
+def _fmt_value(feature: str, value: float, lang: str) -> str:
+    if feature in _PERCENT:
+        text = f"{value * 100:.0f}%"
+    elif feature.startswith("mean_quiz_pct"):
+        text = f"{value:.0f}%"
+    elif abs(value) >= 10:
+        text = f"{value:.0f}"
+    else:
+        text = f"{value:.1f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def explain_change(changed: list[dict], *, language: str = "en") -> str:
+    """Plain words for a mover's own feature changes: ``"forum posts per week 0.2 -> 3.1; share of weeks
+    active 100% -> 25%"`` (``changed``: items of ``rank_movers``'s ``changed`` column)."""
+    from .profiles import FEATURE_LABELS
+
+    lang = "en" if str(language).lower().startswith("en") else "vi"
+    parts = []
+    for item in changed or []:
+        f = str(item.get("feature"))
+        before, after = item.get("before"), item.get("after")
+        if before is None or after is None or not (np.isfinite(before) and np.isfinite(after)):
+            continue
+        en, vi = FEATURE_LABELS.get(f, (f.replace("_", " "),) * 2)
+        label = en if lang == "en" else vi
+        if f in _PER_WEEK:
+            label += " per week" if lang == "en" else " mỗi tuần"
+        parts.append(f"{label} {_fmt_value(f, float(before), lang)} -> {_fmt_value(f, float(after), lang)}")
+    return "; ".join(parts)
 
 
 def compute_transitions(previous: pd.Series | None, current: pd.Series) -> pd.DataFrame:
@@ -99,7 +137,8 @@ def rank_movers(transitions: pd.DataFrame, previous_features: pd.DataFrame | Non
 def detect_alerts(previous_sizes: Mapping[int, int] | None, sizes: Mapping[int, int],
                   transitions: pd.DataFrame, cluster_engagement: Mapping[int, float], *,
                   size_threshold: float = 0.25, downward_share: float = 0.15,
-                  previous_engagement: Mapping[int, float] | None = None) -> list[dict]:
+                  previous_engagement: Mapping[int, float] | None = None,
+                  names: Mapping[int, str] | None = None) -> list[dict]:
     """Alerts between two runs: ``{type, cluster_id, message, value, params}`` (``params``: the numbers of
     the message, so analytics.texts can write it in either language).
 
@@ -108,8 +147,16 @@ def detect_alerts(previous_sizes: Mapping[int, int] | None, sizes: Mapping[int, 
     - ``downward_moves``: more than ``downward_share`` of the students seen in both runs moved to a
       cluster with lower mean engagement (``cluster_engagement``, cluster id -> mean score; the origin's
       engagement is taken from ``previous_engagement`` when given, else from ``cluster_engagement``).
+
+    Messages name groups by ``names`` (cluster id -> group name; current names first, then the previous
+    run's for a group that is gone), never by internal id; without a name a group is "a group".
     """
     alerts: list[dict] = []
+    known = {int(k): str(v) for k, v in (names or {}).items() if v}
+
+    def label(cid: int | None) -> str:
+        return f'"{known[int(cid)]}"' if cid is not None and int(cid) in known else "a group"
+
     if not previous_sizes:
         return alerts
     prev = {int(k): int(v) for k, v in previous_sizes.items()}
@@ -119,18 +166,18 @@ def detect_alerts(previous_sizes: Mapping[int, int] | None, sizes: Mapping[int, 
         if before is None:
             alerts.append({"type": "new_cluster", "cluster_id": cid, "value": float(now or 0),
                            "params": {"now": int(now or 0)},
-                           "message": f"New cluster {cid} with {now} students."})
+                           "message": f"New group {label(cid)} with {now} students."})
         elif now is None:
             alerts.append({"type": "cluster_gone", "cluster_id": cid, "value": float(before),
                            "params": {"before": int(before)},
-                           "message": f"Cluster {cid} ({before} students last run) no longer exists."})
+                           "message": f"Group {label(cid)} ({before} students last run) no longer exists."})
         elif before > 0:
             change = (now - before) / before
             if abs(change) > size_threshold:
                 verb = "grew" if change > 0 else "shrank"
                 alerts.append({"type": "size_shift", "cluster_id": cid, "value": round(float(change), 4),
                                "params": {"before": before, "now": now, "threshold": float(size_threshold)},
-                               "message": f"Cluster {cid} {verb} by {abs(change):.0%} ({before} -> {now} "
+                               "message": f"Group {label(cid)} {verb} by {abs(change):.0%} ({before} -> {now} "
                                           f"students; threshold {size_threshold:.0%})."})
     tracked = transitions[transitions["transition_type"] != "initial"]
     if len(tracked):
@@ -148,6 +195,6 @@ def detect_alerts(previous_sizes: Mapping[int, int] | None, sizes: Mapping[int, 
                            "params": {"moved": int(down.sum()), "tracked": int(len(tracked)), "main": main,
                                       "threshold": float(downward_share)},
                            "message": f"{int(down.sum())} of {len(tracked)} students ({share:.0%}) moved to a "
-                                      f"less engaged cluster (threshold {downward_share:.0%})"
-                                      + (f"; most went to cluster {main}." if main is not None else ".")})
+                                      f"less engaged group (threshold {downward_share:.0%})"
+                                      + (f"; most went to {label(main)}." if main is not None else ".")})
     return alerts

@@ -136,6 +136,14 @@ def course_frame(store: Any, data: Any, course_id: int) -> Any:
                              timezone=getattr(data, "timezone", "UTC"))
 
 
+def _course_record(store: Any, course_id: int) -> dict:
+    try:
+        return dict(store.courses.get(course_id) or {})
+    except Exception as exc:  # flags are optional: an unreadable record means the defaults
+        log.warning("course %s: cannot read the course record: %s", course_id, exc.__class__.__name__)
+        return {}
+
+
 def _previous_labels(store: Any, previous: dict | None) -> pd.Series | None:
     if not previous:
         return None
@@ -187,6 +195,20 @@ def _next_cluster_id(previous: dict | None) -> int:
     return max([int(stored) if stored is not None else 0, *(i + 1 for i in ids)])
 
 
+def _regrouping_alert(result: Any, previous: dict) -> dict[str, Any]:
+    k_before = previous.get("k")
+    change = f" (k {k_before} -> {result.k})" if k_before is not None and int(k_before) != result.k else ""
+    from analytics.texts import translate_reason
+
+    reason = str(result.grouping.get("reason") or "")
+    en = (f"The groups were recomputed{change}: {reason}. Group changes in this run come from the "
+          f"regrouping, not from students moving.")
+    vi = (f"Các nhóm đã được tính lại{change}: {translate_reason(reason, 'vi')}. Thay đổi nhóm trong lần chạy "
+          f"này là do tính lại nhóm, không phải do sinh viên chuyển nhóm.")
+    return {"type": "regrouping", "cluster_id": None, "value": float(result.k), "message": en,
+            "messages": {"en": en, "vi": vi}}
+
+
 def _transition_summary(transitions: pd.DataFrame) -> dict[str, Any]:
     counts = transitions["transition_type"].value_counts()
     matrix = []
@@ -198,22 +220,28 @@ def _transition_summary(transitions: pd.DataFrame) -> dict[str, Any]:
         "stable": int(counts.get("stable", 0)),
         "moved": int(counts.get("moved", 0)),
         "initial": int(counts.get("initial", 0)),
+        "regrouped": int(counts.get("regrouped", 0)),
         "matrix": matrix,
     }
 
 
 def _movers(transitions: pd.DataFrame, previous_features: pd.DataFrame | None,
-            features: pd.DataFrame) -> list[dict]:
+            features: pd.DataFrame, *, language: str = "vi", exclude: tuple[str, ...] = ()) -> list[dict]:
     from analytics import rank_movers
+    from analytics.transitions import explain_change
 
     moved = transitions[transitions["transition_type"] == "moved"]
     if len(moved) == 0:
         return []
     if previous_features is None:
         previous_features = features.iloc[0:0]
-    ranked = rank_movers(transitions, previous_features, features)
+    own = features.drop(columns=[c for c in features.columns if c in exclude])
+    ranked = rank_movers(transitions, previous_features, own)
     rows = []
     for row in _records(ranked.head(MAX_MOVERS)):
+        changed = row.get("changed") or []
+        row["explanations"] = {lang: explain_change(changed, language=lang) for lang in ("en", "vi")}
+        row["explanation"] = row["explanations"]["en" if str(language).startswith("en") else "vi"]
         rows.append({
             "user_id": row.get("user_id"),
             "from": row.get("from", row.get("previous_cluster_id")),
@@ -324,20 +352,22 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
                        before_write: Callable[[], None] | None = None) -> dict[str, Any]:
     from analytics import (
         activity_report,
-        assign_stable_ids,
         cluster_statistics,
-        cluster_students,
         describe_clusters,
         detect_alerts,
         detect_anomalies,
-        extract_features,
         feature_drift,
         top_features,
     )
     from analytics import compute_transitions as _compute_transitions
+    from analytics.window import DEFAULT_WINDOW_DAYS, window_features
+    from jobs.grouping import group_course, previous_model
 
     frame = course_frame(store, data, course_id)
-    features = extract_features(data, timezone=data.timezone, now=data_now)
+    record_flags = _course_record(store, course_id)
+    window_days = int(record_flags.get("window_days") or DEFAULT_WINDOW_DAYS)
+    features, window = window_features(data, data_now or as_utc(clock()), start=frame.start, end=frame.end,
+                                       window_days=window_days, timezone=data.timezone)
     feature_columns = [str(c) for c in features.columns]
     previous = store.runs.latest(course_id)
     if previous is not None and as_of_dt is not None:
@@ -353,13 +383,13 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
     k_max = max(2, min(10, n_students - 1))
     if pinned is not None and not 2 <= pinned <= n_students - 1:
         raise PermanentJobError(f"pinned k={pinned} is not possible with {n_students} students")
-    result = cluster_students(features, k_range=(2, k_max), random_state=0, k=pinned)
-    mapping = assign_stable_ids(result.labels, prev_labels, centroids=result.centroids,
-                                previous_centroids=_previous_centroids(previous),
-                                next_id=_next_cluster_id(previous))
-    labels = result.labels.map(lambda raw: int(mapping[int(raw)])).astype("int64")
-    labels.index.name = "user_id"
-    next_cluster_id = max([_next_cluster_id(previous), *(int(v) + 1 for v in mapping.values())])
+    model, evidence = previous_model(store, course_id, previous)
+    result = group_course(features, model=model, evidence=evidence, prev_labels=prev_labels, pinned_k=pinned,
+                          regroup_requested=bool(record_flags.get("regroup_requested")), term_start=frame.start,
+                          window_days=window_days, k_max=k_max, next_id=_next_cluster_id(previous),
+                          previous_centroids=_previous_centroids(previous), now=window.end)
+    labels = result.labels
+    next_cluster_id = max([_next_cluster_id(previous), *(int(v) + 1 for v in labels.unique())])
 
     report("profiling", STAGES["profiling"])
     stats = cluster_statistics(features, labels)
@@ -378,17 +408,35 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
 
     report("transitions", STAGES["transitions"])
     transitions = _compute_transitions(prev_labels, labels)
+    if result.regrouped:  # new groups, not students moving: never counted as moves
+        transitions.loc[transitions["transition_type"] == "moved", "transition_type"] = "regrouped"
     sizes = {int(c): int(n) for c, n in labels.value_counts().sort_index().items()}
     engagement = (features["engagement_score"].groupby(labels).mean().to_dict()
                   if "engagement_score" in features.columns else {})
     engagement = {int(k): _round(v, 2) for k, v in engagement.items()}
     previous_sizes = {int(c["cluster_id"]): int(c.get("size", 0)) for c in (previous or {}).get("clusters", [])}
-    alerts = detect_alerts(previous_sizes, sizes, transitions, engagement) if previous else []
-    alerts = [_bilingual_alert(a, clusters_names=profiles, other=profiles_other, language=config.language)
+    names = {**{int(c["cluster_id"]): str(c.get("name") or "") for c in (previous or {}).get("clusters", [])},
+             **{int(cid): str((profiles.get(cid) or {}).get("name") or "") for cid in sizes}}
+    if not previous:
+        alerts = []
+    elif result.regrouped:
+        alerts = [_regrouping_alert(result, previous)]
+    elif not result.structure.get("clear", True):
+        alerts = []   # no clear groups: movement between them is not worth an alert
+    else:
+        alerts = detect_alerts(previous_sizes, sizes, transitions, engagement, names=names)
+    prev_clusters = (previous or {}).get("clusters", [])
+    prev_names = {int(c["cluster_id"]): {"name": c.get("name")} for c in prev_clusters}
+    prev_other = {int(c["cluster_id"]): {"name": ((c.get("profiles") or {}).get(other_language) or {}).get("name")
+                                         or c.get("name")} for c in prev_clusters}
+    alerts = [_bilingual_alert(a, clusters_names={**prev_names, **profiles}, other={**prev_other, **profiles_other},
+                               language=config.language)
               for a in alerts]
     anomalies = _records(detect_anomalies(features))
     drift = _records(feature_drift(prev_features, features)) if prev_features is not None else []
-    movers = _movers(transitions, prev_features, features)
+    from analytics.window import CONTEXT_COLUMNS
+
+    movers = _movers(transitions, prev_features, features, language=config.language, exclude=CONTEXT_COLUMNS)
     warnings: list[str] = []
     try:  # a secondary report: its failure must not cost the instructor the clusters
         activity = activity_report(data, timezone=data.timezone)
@@ -398,8 +446,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         activity = []
     trans_summary = _transition_summary(transitions)
 
-    centroids_raw = result.centroids.copy()
-    centroids_raw.index = [int(mapping[int(i)]) for i in centroids_raw.index]
+    centroids_raw = result.centroids
     clusters = []
     for cid in sorted(sizes):
         profile = dict(profiles.get(cid) or {})
@@ -422,14 +469,12 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
 
     scores = result.scores.copy()
     scores.index.name = "k"
-    quality_row = scores.loc[result.k] if result.k in scores.index else None
+    # quality of the groups actually used (placed or fitted), in their own space
+    quality = {key: _round(result.quality.get(key)) for key in ("silhouette", "davies_bouldin", "calinski_harabasz")}
     sil_samples = result.silhouette_samples.dropna()
-    silhouette = (_round(quality_row["silhouette"]) if quality_row is not None else None)
-    if silhouette is None and len(sil_samples):
-        silhouette = _round(float(sil_samples.mean()))
-    quality = {"silhouette": silhouette}
-    for key in ("davies_bouldin", "calinski_harabasz"):
-        quality[key] = _round(quality_row[key]) if quality_row is not None and key in quality_row else None
+    if quality["silhouette"] is None and len(sil_samples):
+        quality["silhouette"] = _round(float(sil_samples.mean()))
+    silhouette = quality["silhouette"]
     run_at = as_utc(clock())
     if as_of_dt is not None and as_of_dt < run_at:
         run_at = as_of_dt  # a backfilled run sits at its data date on the timeline
@@ -450,10 +495,15 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
             "scores": _records(scores.reset_index()),
             "votes": {str(k): int(v) for k, v in (result.votes or {}).items()},
             "chosen_k": int(result.k),
+            "vote_k": int(result.vote_k),
             "reason": result.reason,
             "reason_i18n": _bilingual_reason(result.reason, features.columns),
             "pinned": bool(result.pinned),
         },
+        "grouping": {**result.grouping, "k": int(result.k)},
+        "structure": result.structure,
+        "window": window.to_doc(),
+        "frame": frame.to_doc(),
         "quality": quality,
         "transitions": trans_summary,
         "drift": drift,
@@ -482,6 +532,10 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         report("saving", STAGES["saving"])
         if before_write is not None:
             before_write()
+        if result.model_doc is not None:   # a fit / regrouping: the new model version, named by this run
+            version = store.models.save(course_id, {**result.model_doc, "extra": {
+                **(result.model_doc.get("extra") or {}), "fitted_as_of": data_now}}, run_as_of=data_now)
+            doc["grouping"]["model_version"] = version
         run_id = store.runs.insert_pending(doc)
         step("insert_pending")
         snapshot = _snapshot_frame(features, result, labels, getattr(data, "students", None))
@@ -511,6 +565,8 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         }
         if frame.source != "admin":   # the source's frame, for pages and the admin to see and edit
             record["frame"] = frame.to_doc()
+        if record_flags.get("regroup_requested") and result.action in ("fit", "regroup"):
+            record["regroup_requested"] = None   # done
         store.courses.upsert(record)
         store.snapshots.prune(course_id, keep=config.snapshot_retention)
     seconds = round(time.perf_counter() - started, 3)
@@ -520,6 +576,10 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         "course_id": course_id,
         "status": "dry_run" if dry_run else "succeeded",
         "k": int(result.k),
+        "vote_k": int(result.vote_k),
+        "grouping": result.action,
+        "structure": "clear" if result.structure.get("clear", True) else "weak",
+        "regrouped": trans_summary.get("regrouped", 0),
         "sizes": {int(c): int(n) for c, n in sizes.items()},
         "names": {int(c["cluster_id"]): c["name"] for c in clusters},
         "silhouette": silhouette,

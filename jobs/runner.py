@@ -49,6 +49,8 @@ __all__ = [
     "lease_key",
     "owner_info",
     "pid_alive",
+    "own_running_jobs",
+    "interrupt_own_jobs",
     "HOST",
 ]
 
@@ -562,34 +564,51 @@ def recover(store: Any, config: Config | None = None, now: datetime | None = Non
             reason = _owner_gone(job.get("submitted_by"))
             if reason:
                 found.append((job, reason.replace("owner", "submitting")))
-    out = []
-    for job, reason in found:
-        error = {"type": "Interrupted", "message": reason}
-        if not store.jobs.set_status(job["job_id"], "interrupted", error=error, expected=job["status"], now=now):
-            continue
-        if job["status"] == "running":
-            store.jobs.finish_attempt(job["job_id"], "interrupted", error=error, now=now)
-        owner_id = (job.get("owner") or {}).get("id")
-        me = f"{HOST}:{os.getpid()}:recover-{uuid.uuid4().hex[:8]}"
-        for cid in job.get("course_ids") or []:
-            key = lease_key(cid)
-            holder = store.leases.holder(key, now=now)
-            if holder and owner_id and holder.get("owner") == owner_id:
-                store.leases.break_lease(key)
-            if store.leases.acquire(key, me, 60, now=now):
-                try:
-                    store.runs.discard_unfinished(int(cid))
-                finally:
-                    store.leases.release(key, me)
-        retry = None
-        if job.get("trigger") in RETRYABLE_TRIGGERS:
-            pending = [int(c) for c in job.get("course_ids") or []
-                       if (job.get("result") or {}).get(str(c), {}).get("status") != "succeeded"]
-            retry = _schedule_retry(store, job, pending, settings, now, reason)
-        log.warning("job %s interrupted: %s%s", job["job_id"], reason,
-                    f"; retry {retry['job_id']} at {retry['scheduled_for']}" if retry else "")
-        out.append({"job_id": job["job_id"], "reason": reason, "retry_job_id": retry and retry["job_id"]})
-    return out
+    return [r for r in (_interrupt(store, settings, job, reason, now) for job, reason in found) if r]
+
+
+def _interrupt(store: Any, settings: Config, job: dict, reason: str, now: datetime) -> dict | None:
+    """Mark one job ``interrupted`` (if it is still in the state we saw), break its leases, discard its
+    half-written runs, schedule a retry for scheduled jobs. Returns ``{job_id, reason, retry_job_id}``."""
+    error = {"type": "Interrupted", "message": reason}
+    if not store.jobs.set_status(job["job_id"], "interrupted", error=error, expected=job["status"], now=now):
+        return None
+    if job["status"] == "running":
+        store.jobs.finish_attempt(job["job_id"], "interrupted", error=error, now=now)
+    owner_id = (job.get("owner") or {}).get("id")
+    me = f"{HOST}:{os.getpid()}:recover-{uuid.uuid4().hex[:8]}"
+    for cid in job.get("course_ids") or []:
+        key = lease_key(cid)
+        holder = store.leases.holder(key, now=now)
+        if holder and owner_id and holder.get("owner") == owner_id:
+            store.leases.break_lease(key)
+        if store.leases.acquire(key, me, 60, now=now):
+            try:
+                store.runs.discard_unfinished(int(cid))
+            finally:
+                store.leases.release(key, me)
+    retry = None
+    if job.get("trigger") in RETRYABLE_TRIGGERS:
+        pending = [int(c) for c in job.get("course_ids") or []
+                   if (job.get("result") or {}).get(str(c), {}).get("status") != "succeeded"]
+        retry = _schedule_retry(store, job, pending, settings, now, reason)
+    log.warning("job %s interrupted: %s%s", job["job_id"], reason,
+                f"; retry {retry['job_id']} at {retry['scheduled_for']}" if retry else "")
+    return {"job_id": job["job_id"], "reason": reason, "retry_job_id": retry and retry["job_id"]}
+
+
+def own_running_jobs(store: Any) -> list[dict]:
+    """Running jobs owned by this process."""
+    return [j for j in store.jobs.running()
+            if (j.get("owner") or {}).get("host") == HOST and int((j.get("owner") or {}).get("pid") or 0) == os.getpid()]
+
+
+def interrupt_own_jobs(store: Any, config: Config | None = None, *, reason: str,
+                       now: datetime | None = None) -> list[dict]:
+    """At shutdown: mark this process's running jobs ``interrupted`` (retry for scheduled ones)."""
+    settings = _settings(store, config)
+    now = as_utc(now) or as_utc(_clock(store, None)())
+    return [r for r in (_interrupt(store, settings, job, reason, now) for job in own_running_jobs(store)) if r]
 
 
 def maintenance(store: Any, config: Config | None = None, *, clock: Clock | None = None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from moodle.data import STUDENT_COLUMNS, CourseData, empty_logs, grades_frame
 
 __all__ = [
     "BEHAVIOUR_TYPES",
+    "CHANGE_COURSE",
     "DEFAULT_COURSES",
     "DEFAULT_TYPE_MIX",
     "DemoCourseSpec",
@@ -98,6 +99,13 @@ DEFAULT_COURSES: tuple[DemoCourseSpec, ...] = (
     DemoCourseSpec(103, "Data Science Foundations", "DS103", 420,
                    summary="Statistics, pandas and visualisation with real data."),
 )
+
+#: A course where known students change behaviour at a known week (tests of movement): 30% of the
+#: students switch to another type at the start of week 9 (0-based), nobody drifts otherwise. Not one of
+#: the default courses; build it with ``DemoSite(courses=[CHANGE_COURSE])``.
+CHANGE_COURSE = DemoCourseSpec(301, "Behaviour Change Study", "BC301", 240, n_weeks=16, drift_rate=0.0,
+                               change_week=9, change_share=0.3,
+                               summary="A synthetic course whose students change behaviour in week 10.")
 
 
 def default_anchor(today: date | None = None) -> date:

@@ -334,6 +334,7 @@ class Store:
             JobRepository,
             LeaseRepository,
             LlmCacheRepository,
+            ModelRepository,
             RunRepository,
             SettingsRepository,
             SnapshotRepository,
@@ -351,6 +352,7 @@ class Store:
         self.alerts = AlertRepository(self)
         self.users = UserRepository(self)
         self.llm_cache = LlmCacheRepository(self)
+        self.models = ModelRepository(self)
         self.interventions = InterventionRepository(self)
 
     # -- locking -------------------------------------------------------------------------------

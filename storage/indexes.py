@@ -47,6 +47,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "activity_reports": [
         ([("course_id", 1), ("extraction_date", 1)], {"name": "course_date_unique", "unique": True}),
     ],
+    "grouping_models": [
+        ([("course_id", 1), ("version", 1)], {"name": "course_version_unique", "unique": True}),
+    ],
     "courses": [
         ([("course_id", 1)], {"name": "course_id_unique", "unique": True}),
     ],

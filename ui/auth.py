@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import streamlit as st
 import streamlit_authenticator as stauth
 
+from jobs.accounts import ADMIN_ENV, ROLES, ensure_admin, make_user  # noqa: F401 - re-exported
 from ui.i18n import t
 from ui.resources import SESSION_KEYS, data_dir, get_store
 
@@ -42,51 +41,8 @@ __all__ = [
     "forbid",
 ]
 
-ROLES = ("admin", "instructor")
 COOKIE_NAME = "cohortlens_auth"
-ADMIN_ENV = "COHORTLENS_ADMIN_PASSWORD"
 COOKIE_ENV = "COHORTLENS_COOKIE_KEY"
-
-
-def make_user(username: str, password: str, *, role: str = "instructor", name: str | None = None,
-              email: str | None = None, courses: list[int] | None = None) -> dict:
-    """A user document with the password hashed (the plain password is not kept)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-    username = username.strip().lower()
-    if not username or not password:
-        raise ValueError("username and password are required")
-    return {
-        "username": username,
-        "name": name or username,
-        "email": email or "",
-        "password_hash": stauth.Hasher.hash(password),
-        "role": role,
-        "courses": sorted({int(c) for c in courses or []}),
-        "created_at": datetime.now(UTC),
-    }
-
-
-def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
-    """First start with no users: create ``admin`` and print its password once. Returns True if created.
-
-    The password is COHORTLENS_ADMIN_PASSWORD when set (never printed), else a random one printed to
-    the terminal exactly once; only its hash is stored.
-    """
-    if store.users.list():
-        return False
-    out = out or sys.stdout
-    given = os.environ.get(ADMIN_ENV)
-    password = given or secrets.token_urlsafe(12)
-    store.users.upsert(make_user("admin", password, role="admin", name="Administrator"))
-    bar = "=" * 64
-    if given:
-        print(f"\n{bar}\nCohortLens: created user 'admin' with the password from {ADMIN_ENV}.\n{bar}\n",
-              file=out, flush=True)
-    else:
-        print(f"\n{bar}\nCohortLens first start: created user 'admin'\n  password: {password}\n"
-              f"Shown once only; change it under Settings > Users.\n{bar}\n", file=out, flush=True)
-    return True
 
 
 def cookie_key(folder: str | Path | None = None) -> str:

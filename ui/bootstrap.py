@@ -1,94 +1,60 @@
-"""Once per process: the scheduler (cached, shut down on release) and the demo bootstrap thread."""
+"""The dashboard's handle on the process-wide service (scheduler, demo bootstrap) of jobs.service.
+
+Under ``streamlit run app.py`` the server's lifespan has started the service before any visitor:
+every session reuses it. When the dashboard script runs without that server (AppTest), the first
+session starts it, and releasing the resource cache stops it.
+"""
 
 from __future__ import annotations
 
-import inspect
 import logging
-import os
-import threading
 from typing import Any
 
 import streamlit as st
 
-from ui.resources import get_config, get_store
+from jobs import service as _service_module
+from jobs.service import BOOTSTRAP_ENV
+from ui.resources import get_config
 
-__all__ = ["scheduler", "start_background", "bootstrap_status", "BOOTSTRAP_ENV"]
+__all__ = ["scheduler", "start_background", "bootstrap_status", "service", "BOOTSTRAP_ENV"]
 
 log = logging.getLogger("cohortlens.ui")
-BOOTSTRAP_ENV = "COHORTLENS_BOOTSTRAP"  # "0" disables the demo bootstrap (tests with their own data)
 
 
-def _shutdown(sched: Any) -> None:
-    if sched is not None and getattr(sched, "running", False):
-        sched.shutdown(wait=False)
+def _release(svc: Any) -> None:
+    """Stop the service only if this cache started it (never the server's, e.g. on "Clear cache")."""
+    if svc is not None and getattr(svc, "started_by", "") == "session" and _service_module.current() is svc:
+        _service_module.stop(grace_s=0)
 
 
-@st.cache_resource(show_spinner=False, on_release=_shutdown)
-def scheduler() -> Any:
-    """The process's BackgroundScheduler (nightly cron, retries); None if it cannot start."""
+@st.cache_resource(show_spinner=False, on_release=_release)
+def _session_service() -> Any:
     try:
-        from jobs.scheduler import build_scheduler
-
-        return build_scheduler(get_store(), get_config())
-    except Exception as exc:  # the dashboard still works without a scheduler; Jobs > Health shows it
-        log.error("scheduler did not start: %s", exc.__class__.__name__)
+        return _service_module.start(get_config(), started_by="session")
+    except Exception as exc:  # the store cannot open: the pages show that; never a traceback here
+        log.error("background service did not start: %s", exc.__class__.__name__)
         return None
 
 
-class _Bootstrap:
-    """State of the background demo bootstrap, shared by every session of this process."""
-
-    def __init__(self) -> None:
-        self.state = "idle"  # idle | running | done | failed | off
-        self.error: str | None = None
-        self.progress: dict[str, Any] = {}
-        self.thread: threading.Thread | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "error": self.error, "progress": dict(self.progress)}
+def service() -> Any:
+    """The running service of this process (the server's, else one started for this script)."""
+    return _service_module.current() or _session_service()
 
 
-def _run(status: _Bootstrap, store: Any, config: Any) -> None:
-    try:
-        from jobs.bootstrap import ensure_demo
-
-        def report(message: str, fraction: float) -> None:
-            status.progress.update({"message": str(message), "fraction": float(fraction)})
-
-        kwargs: dict[str, Any] = {}
-        if "progress" in inspect.signature(ensure_demo).parameters:
-            kwargs["progress"] = report
-        result = ensure_demo(store, config, **kwargs)
-        if isinstance(result, dict):
-            status.progress.update(result)
-        status.state = "done"
-    except Exception as exc:  # shown on Overview; never crashes the app
-        from ui.common import redact
-
-        status.state = "failed"
-        status.error = redact(f"{type(exc).__name__}: {exc}")
-        log.error("demo bootstrap failed: %s", status.error)
-
-
-@st.cache_resource(show_spinner=False)
-def _bootstrap() -> _Bootstrap:
-    status = _Bootstrap()
-    if os.environ.get(BOOTSTRAP_ENV, "1").strip().lower() in {"0", "false", "no", "off"}:
-        status.state = "off"
-        return status
-    status.state = "running"
-    status.thread = threading.Thread(target=_run, args=(status, get_store(), get_config()),
-                                     name="cohortlens-bootstrap", daemon=True)
-    status.thread.start()
-    return status
+def scheduler() -> Any:
+    """The process's BackgroundScheduler (nightly cron, retries); None if it cannot start."""
+    svc = service()
+    return getattr(svc, "scheduler", None)
 
 
 def start_background() -> None:
-    """Start the scheduler and the demo bootstrap (idempotent; never blocks on the bootstrap)."""
-    scheduler()
-    _bootstrap()
+    """Make sure the service runs (idempotent; never blocks on the demo bootstrap)."""
+    service()
 
 
 def bootstrap_status() -> dict[str, Any]:
     """``{"state", "error", "progress"}`` of the demo bootstrap."""
-    return _bootstrap().as_dict()
+    svc = service()
+    if svc is None:
+        return {"state": "off", "error": None, "progress": {}}
+    return svc.bootstrap.as_dict()

@@ -11,7 +11,7 @@ import streamlit as st
 __all__ = ["get_store", "get_config", "data_dir", "setting", "SESSION_KEYS", "PAGE_FILES"]
 
 #: Session-state keys used across pages (small ids only, never DataFrames).
-#: page key -> file, the one list app.py, the page tests and the page benchmark share.
+#: page key -> file, the one list dashboard.py, the page tests and the page benchmark share.
 PAGE_FILES = {
     "overview": "pages/overview.py",
     "actions": "pages/actions.py",
@@ -34,9 +34,14 @@ SESSION_KEYS = {
 
 @st.cache_resource(show_spinner=False)
 def get_store() -> Any:
-    """The one Store of this process (MongoDB when MONGODB_URI is set, else embedded)."""
+    """The one Store of this process (MongoDB when MONGODB_URI is set, else embedded); the server's
+    service's store when one runs (the same object the scheduler and the API use)."""
+    from jobs.service import current
     from storage import open_store
 
+    svc = current()
+    if svc is not None and not getattr(svc.store, "closed", False):
+        return svc.store
     return open_store()
 
 

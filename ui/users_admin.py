@@ -7,30 +7,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.auth import ROLES, make_user, require_admin
+from jobs.accounts import ROLES, save_user
+from ui.auth import require_admin
 from ui.i18n import t
 
 __all__ = ["users_section", "save_user"]
-
-
-def save_user(store: Any, username: str, *, name: str, password: str, role: str, courses: list[int]) -> dict:
-    """Create or update a user; an empty password keeps the stored hash (a new user needs one)."""
-    username = username.strip().lower()
-    existing = store.users.get(username)
-    if existing is None and not password:
-        raise ValueError("a new user needs a password")
-    if existing is not None and existing.get("role") == "admin" and role != "admin" \
-            and not [u for u in store.users.list() if u.get("role") == "admin" and u["username"] != username]:
-        raise ValueError(f"{username} is the only admin: make another admin first")
-    if existing is not None and not password:
-        doc = {**existing, "name": name or existing.get("name"), "role": role,
-               "courses": sorted({int(c) for c in courses})}
-    else:
-        doc = make_user(username, password, role=role, name=name or username, courses=courses)
-        if existing is not None:
-            doc["created_at"] = existing.get("created_at", doc["created_at"])
-    store.users.upsert(doc)
-    return doc
 
 
 def users_section(store: Any, me: dict, courses: list[int]) -> None:

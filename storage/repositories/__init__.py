@@ -5,6 +5,7 @@ from .history import HistoryRepository
 from .interventions import InterventionRepository
 from .jobs import ACTIVE_STATUSES, JOB_STATUSES, TERMINAL_STATUSES, TRIGGERS, JobRepository, error_doc
 from .leases import LeaseRepository
+from .models import ModelRepository
 from .runs import FINISHED, PENDING, RunRepository
 from .simple import (
     ActivityRepository,
@@ -32,6 +33,7 @@ __all__ = [
     "JobRepository",
     "LeaseRepository",
     "LlmCacheRepository",
+    "ModelRepository",
     "Repository",
     "RunRepository",
     "SettingsRepository",

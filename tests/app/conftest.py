@@ -18,7 +18,7 @@ import pytest
 
 from ui.resources import PAGE_FILES
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 PAGES = PAGE_FILES
 DONE = {"succeeded", "failed", "skipped", "interrupted"}
 

@@ -144,7 +144,7 @@ def test_every_key_used_in_the_ui_is_defined():
 
     root = Path(__file__).resolve().parents[2]
     used: set[str] = set()
-    for path in [root / "app.py", *(root / "pages").glob("*.py"), *(root / "ui").glob("*.py")]:
+    for path in [root / "dashboard.py", *(root / "pages").glob("*.py"), *(root / "ui").glob("*.py")]:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+\.[a-z0-9_.]+)["']""", path.read_text()))
     missing = sorted(k for k in used if k not in STRINGS["en"])
     assert not missing, missing
