@@ -134,6 +134,11 @@ _ARCHETYPES: dict[str, dict[str, Any]] = {
                        "Highlight the most important activities of the week."],
             "rec_vi": ["Gửi tin nhắn hỏi thăm kèm các bước tiếp theo rõ ràng.",
                        "Nhấn mạnh các hoạt động quan trọng nhất trong tuần."]},
+    "focused": {"en": "Distinct group", "vi": "Nhóm khác biệt",
+                "rec_en": ["Look at what sets this group apart and whether it helps or hinders them.",
+                           "Check in with a few students to understand the pattern."],
+                "rec_vi": ["Xem điểm khác biệt của nhóm giúp ích hay cản trở việc học.",
+                           "Trao đổi với vài sinh viên để hiểu rõ xu hướng này."]},
     "middle": {"en": "Middle of the pack", "vi": "Nhóm trung bình",
                "rec_en": ["Keep regular reminders and feedback.",
                           "Watch for students drifting to lower activity."],
@@ -206,7 +211,17 @@ def top_features(features: pd.DataFrame, labels: pd.Series, n: int = 5) -> dict[
     return out
 
 
-def _archetype(z: pd.Series, means: pd.Series, course: pd.Series) -> str:
+#: A "middle of the pack" group has no feature further than this from the course mean (in course SDs);
+#: a group that has one is named after it instead (naming rule: no "middle" group at an extreme).
+MIDDLE_MAX_Z = 1.0
+#: Features that never give a group its name (cumulative context beside the window, the score itself).
+_NOT_NAMING = ("engagement_score",)
+
+
+def _archetype(z: pd.Series, means: pd.Series, course: pd.Series, course_median: pd.Series | None = None) -> str:
+    """The archetype whose rule fits the group's numbers. Naming rules: "engaged" only for a group at or
+    above the course's median engagement; "middle" only when no feature is at an extreme (``MIDDLE_MAX_Z``),
+    else "focused" (named after its most distinctive feature)."""
     def g(name: str) -> float:
         return float(z.get(name, 0.0))
 
@@ -241,10 +256,17 @@ def _archetype(z: pd.Series, means: pd.Series, course: pd.Series) -> str:
         return "weekend"
     if reg >= 0.5:
         return "regular"
-    if eng >= 0.5:
+    median_eng = float((course_median if course_median is not None else course).get("engagement_score", np.nan))
+    group_eng = float(means.get("engagement_score", np.nan))
+    above_median = not (np.isfinite(median_eng) and np.isfinite(group_eng)) or group_eng >= median_eng
+    if eng >= 0.5 and above_median:
         return "engaged"
     if eng <= -0.5:
         return "low"
+    extremes = z.drop(labels=[c for c in z.index if c in _NOT_NAMING or str(c).endswith("_to_date")],
+                      errors="ignore").abs()
+    if len(extremes) and float(extremes.max()) >= MIDDLE_MAX_Z:
+        return "focused"
     return "middle"
 
 
@@ -260,14 +282,24 @@ def _fmt(feature: str, value: float, lang: str) -> str:
     return s.replace(".", ",") if lang == "vi" else s
 
 
+def _focused_name(z: pd.Series, lang: str) -> str:
+    """"More forum posts than most" / "Ít lượt ... hơn đa số": the group's most distinctive feature."""
+    zz = z.drop(labels=[c for c in z.index if c in _NOT_NAMING or str(c).endswith("_to_date")], errors="ignore")
+    feature = str(zz.abs().idxmax())
+    high = float(zz[feature]) > 0
+    if lang == "en":
+        return f"{'More' if high else 'Less'} {_label(feature, lang)} than most"
+    return f"{'Nhiều' if high else 'Ít'} {_label(feature, lang)} hơn đa số"
+
+
 def rule_profile(cluster_id: int, stats: dict, course_mean: pd.Series, z: pd.Series, tops: list[dict],
-                 *, language: str = "vi") -> dict:
+                 *, language: str = "vi", course_median: pd.Series | None = None) -> dict:
     """Deterministic profile of one cluster from its statistics (no LLM)."""
     lang = _lang(language)
     means = pd.Series(stats["mean"])
-    kind = _archetype(z, means, course_mean)
+    kind = _archetype(z, means, course_mean, course_median)
     arche = _ARCHETYPES[kind]
-    name = arche[lang]
+    name = _focused_name(z, lang) if kind == "focused" else arche[lang]
     size, share = stats["size"], stats["share"]
     share_txt = _fmt("weekly_regularity", share, lang)
     chars = []
@@ -532,9 +564,11 @@ def describe_clusters(features: pd.DataFrame, labels: pd.Series, *, language: st
     z = _z_table(features, labels)
     tops = top_features(features, labels)
     course_mean = _numeric(features).mean()
+    course_median = _numeric(features).median()
     profiles: dict[int, dict] = {}
     for cid, st in stats.items():
-        profiles[cid] = rule_profile(cid, st, course_mean, z.loc[cid], tops.get(cid, []), language=lang)
+        profiles[cid] = rule_profile(cid, st, course_mean, z.loc[cid], tops.get(cid, []), language=lang,
+                                     course_median=course_median)
     _dedupe_names(profiles, tops, lang)
     if llm is None:
         return profiles
@@ -547,5 +581,22 @@ def describe_clusters(features: pd.DataFrame, labels: pd.Series, *, language: st
                 f"mô tả theo quy tắc: nhóm có ít hơn {min_llm_size} sinh viên nên không gửi số liệu cho LLM")}
             continue
         pstats = prompt_statistics(cid, st, course_mean, tops.get(cid, []))
-        out[cid] = _llm_profile(cid, pstats, profiles[cid], lang, llm, cache)
+        out[cid] = _name_agrees(_llm_profile(cid, pstats, profiles[cid], lang, llm, cache), profiles[cid],
+                                float(st["mean"].get("engagement_score", np.nan)),
+                                float(course_median.get("engagement_score", np.nan)))
     return out
+
+
+_HIGH_ENGAGEMENT = re.compile(r"(?i)\b(highly|very|most|top)[ -]engaged|rất tích cực|tích cực nhất")
+
+
+def _name_agrees(profile: dict, rules: dict, group_eng: float, median_eng: float) -> dict:
+    """An LLM name that calls a group below the course's median engagement "highly engaged" is replaced
+    by the rule name (names must agree with the numbers shown)."""
+    name = str(profile.get("name") or "")
+    if np.isfinite(group_eng) and np.isfinite(median_eng) and group_eng < median_eng \
+            and _HIGH_ENGAGEMENT.search(name):
+        title = str(profile.get("title") or "")
+        return {**profile, "name": rules["name"], "title": rules["name"] + title[len(name):]
+                if title.startswith(name) else rules["title"]}
+    return profile

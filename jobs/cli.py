@@ -124,6 +124,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="compute everything, write nothing")
     run.add_argument("--export", metavar="FILE.csv", default=None,
                      help="write user_id,cluster_id,cluster_name for every student")
+    run.add_argument("--k", type=int, default=None, help="pin k for this course (kept for later runs; "
+                     "a k different from the current groups' makes this run a regrouping)")
+    run.add_argument("--regroup", action="store_true", help="refit the course's groups in this run")
+
+    pin = sub.add_parser("pin", help="pin (or --unpin) the number of groups of a course")
+    pin.add_argument("--course", type=int, required=True)
+    pin_k = pin.add_mutually_exclusive_group(required=True)
+    pin_k.add_argument("--k", type=int, help="number of groups (2..10)")
+    pin_k.add_argument("--unpin", action="store_true", help="let the k vote choose again at the next regrouping")
+
+    regroup = sub.add_parser("regroup", help="ask the next run of a course to refit its groups")
+    regroup.add_argument("--course", type=int, required=True)
+    regroup.add_argument("--cancel", action="store_true", help="withdraw the request")
+
+    frame = sub.add_parser("frame", help="show or set a course's time frame and behaviour window")
+    frame.add_argument("--course", type=int, required=True)
+    frame.add_argument("--start", type=_iso, default=None, help="course start (ISO date/time)")
+    frame.add_argument("--end", type=_iso, default=None, help="course end (ISO date/time)")
+    frame.add_argument("--timezone", default=None, help="IANA zone of the course, e.g. Asia/Ho_Chi_Minh")
+    frame.add_argument("--clear", action="store_true", help="drop the admin's frame (the source's applies)")
+    frame.add_argument("--window-days", type=int, default=None, help="behaviour window in days (default 28)")
 
     status = sub.add_parser("status", help="recent jobs")
     status.add_argument("--json", action="store_true", help="print a JSON array")
@@ -152,14 +173,85 @@ def _open(config: Config) -> Any:
     return open_store(config.mongodb_uri, data_dir=config.data_dir)
 
 
+def _course_or_new(store: Any, course_id: int) -> None:
+    if store.courses.get(course_id) is None:
+        store.courses.upsert({"course_id": course_id})
+
+
+def _pin(store: Any, course_id: int, k: int | None) -> None:
+    if k is not None and not 2 <= int(k) <= 10:
+        raise ValueError(f"--k {k}: the number of groups must be between 2 and 10")
+    _course_or_new(store, course_id)
+    store.courses.set_flags(course_id, k_pinned=None if k is None else int(k))
+    raw = store.settings.get("courses") or {}
+    if isinstance(raw, dict) and str(course_id) in raw:   # the saved courses setting wins: keep it in step
+        raw = {**raw, str(course_id): {**dict(raw[str(course_id)] or {}), "k": None if k is None else int(k)}}
+        store.settings.set("courses", raw)
+
+
+def _cmd_pin(args: argparse.Namespace, config: Config) -> int:
+    store = _open(config)
+    try:
+        _pin(store, args.course, None if args.unpin else args.k)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    _emit({"course_id": args.course, "k_pinned": None if args.unpin else args.k,
+           "note": "the next run regroups when this k differs from the current groups'"})
+    return EXIT_OK
+
+
+def _cmd_regroup(args: argparse.Namespace, config: Config) -> int:
+    store = _open(config)
+    _course_or_new(store, args.course)
+    store.courses.request_regroup(args.course, not args.cancel, by="cli")
+    _emit({"course_id": args.course, "regroup_requested": not args.cancel})
+    return EXIT_OK
+
+
+def _cmd_frame(args: argparse.Namespace, config: Config) -> int:
+    store = _open(config)
+    _course_or_new(store, args.course)
+    try:
+        if args.timezone:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(args.timezone)
+        if args.clear:
+            store.courses.set_frame(args.course, None, None)
+        elif args.start is not None or args.end is not None:
+            store.courses.set_frame(args.course, args.start, args.end, timezone=args.timezone)
+        if args.window_days is not None:
+            if not 7 <= args.window_days <= 366:
+                raise ValueError(f"--window-days {args.window_days}: use 7..366 days")
+            store.courses.set_flags(args.course, window_days=int(args.window_days))
+    except (ValueError, KeyError) as exc:
+        return _fail(f"course {args.course}: {exc}", EXIT_USAGE)
+    doc = store.courses.get(args.course) or {}
+    _emit({"course_id": args.course, "frame": doc.get("frame"), "window_days": doc.get("window_days") or 28})
+    return EXIT_OK
+
+
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     from jobs.errors import SkipCourse
     from jobs.pipeline import export_assignments, run_course
     from jobs.runner import HOST, execute_job
 
     store = _open(config)
+    if args.k is not None and not args.dry_run:
+        try:
+            _pin(store, args.course, args.k)
+        except ValueError as exc:
+            return _fail(str(exc), EXIT_USAGE)
+    if args.regroup and not args.dry_run:
+        _course_or_new(store, args.course)
+        store.courses.request_regroup(args.course, by="cli")
     settings = effective_settings(store, config)
     source = args.source or settings.source
+    if args.dry_run and args.k is not None:   # a dry run pins nothing: k only for this computation
+        from dataclasses import replace
+
+        settings = replace(settings, courses={**settings.courses, args.course: {
+            **dict(settings.courses.get(args.course, {})), "k": args.k}})
     if args.dry_run:  # no job record, no lease: nothing is written
         try:
             summary = run_course(args.course, source=source, store=store, as_of=args.as_of,
@@ -298,6 +390,9 @@ _COMMANDS = {
     "retry": _cmd_retry,
     "recover": _cmd_recover,
     "bootstrap": _cmd_bootstrap,
+    "pin": _cmd_pin,
+    "regroup": _cmd_regroup,
+    "frame": _cmd_frame,
 }
 
 

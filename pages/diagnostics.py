@@ -6,8 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from ui import figures, loaders
+from ui.auth import current_user
 from ui.common import chart, cluster_names, feature_label, fmt_dt, header, need_course, run_page
+from ui.grouping import admin_grouping_controls, grouping_notes
 from ui.i18n import t
+from ui.resources import get_store
 from ui.shaping import scores_frame
 
 
@@ -26,6 +29,7 @@ def body() -> None:
     st.caption(t("common.run_at", date=fmt_dt(run.get("run_at")), k=chosen,
                  students=(run.get("metadata") or {}).get("total_students"))
                + " · " + t("dg.quality", sil=quality.get("silhouette"), db=quality.get("davies_bouldin")))
+    grouping_notes(run)
     scores = scores_frame(run)
     left, right = st.columns(2)
     with left:
@@ -41,6 +45,9 @@ def body() -> None:
     st.dataframe(pd.DataFrame({t("dg.col.criterion"): list(votes), t("dg.col.k"): list(votes.values())}),
                  hide_index=True, key="votes_table")
     st.info(t("dg.pinned") if diag.get("pinned") else t("dg.reason", k=chosen, reason=diag.get("reason", "")))
+    if run.get("grouping"):
+        st.caption(t("gp.how", reason=run["grouping"].get("reason", "")))
+    admin_grouping_controls(get_store(), cid, run, current_user())
 
     snap, _meta = loaders.snapshot(run["run_id"])
     if not snap.empty and "silhouette" in snap:

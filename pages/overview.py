@@ -10,7 +10,8 @@ import streamlit as st
 from ui import loaders
 from ui.bootstrap import bootstrap_status, scheduler
 from ui.common import cluster_names, feature_label, fmt_dt, header, run_page, selected_course
-from ui.i18n import t
+from ui.grouping import explained_changes, grouping_notes, weak_structure_panel
+from ui.i18n import current_language, t
 from ui.resources import get_config, get_store
 from ui.shaping import fmt_changed
 
@@ -88,6 +89,9 @@ def body() -> None:
     if run is None:
         return
     name = loaders.course_name(cid)
+    grouping_notes(run)
+    if not (run.get("structure") or {}).get("clear", True):
+        weak_structure_panel(run, loaders.snapshot(run["run_id"])[0])
     left, right = st.columns(2)
     with left:
         st.subheader(t("ov.alerts", course=name))
@@ -95,7 +99,7 @@ def body() -> None:
         if not alerts:
             st.caption(t("ov.no_alerts"))
         for a in alerts:
-            st.warning(a.get("message") or str(a))
+            st.warning((a.get("messages") or {}).get(current_language()) or a.get("message") or str(a))
     with right:
         st.subheader(t("ov.movers", course=name))
         movers = run.get("movers") or []
@@ -107,7 +111,8 @@ def body() -> None:
             frame["from"] = frame["from"].map(lambda c: names.get(int(c), c) if pd.notna(c) else "—")
             frame["to"] = frame["to"].map(lambda c: names.get(int(c), c))
             label = partial(feature_label, run)
-            frame["changed"] = frame.get("changed", pd.Series(dtype=object)).map(partial(fmt_changed, label=label))
+            frame["changed"] = explained_changes(frame, frame.get("changed", pd.Series(dtype=object)).map(
+                partial(fmt_changed, label=label)))
             frame["delta"] = pd.to_numeric(frame.get("delta"), errors="coerce").round(1)
             cols = {"user_id": t("cl.col.user_id"), "from": t("tr.col.from"), "to": t("tr.col.to"),
                     "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}

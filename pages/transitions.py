@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui import figures, loaders
 from ui.common import chart, cluster_names, feature_label, header, need_course, run_label, run_page
+from ui.grouping import explained_changes, grouping_notes, regrouping_runs
 from ui.i18n import t
 from ui.shaping import fmt_changed, student_path_rows
 
@@ -35,6 +36,9 @@ def _two_runs(runs: list[dict]) -> None:
 def _across(runs: list[dict]) -> None:
     n = st.slider(t("tr.last_n"), 2, min(12, len(runs)), min(4, len(runs)), key="tr_last_n")
     chosen = list(reversed(runs[:n]))  # oldest first
+    regrouped = regrouping_runs([loaders.run_by_id(r["run_id"]) for r in chosen[1:]])
+    if regrouped:
+        st.info(t("gp.regroupings", dates=", ".join(regrouped)), icon="🔁")
     assignments = [loaders.run_assignment(r["run_id"]) for r in chosen]  # member lists of each run
     names = [cluster_names(r) for r in chosen]
     labels = [run_label(r)[:10] for r in chosen]
@@ -62,6 +66,7 @@ def body() -> None:
             _across(runs)
 
     latest = loaders.latest_run(cid) or {}
+    grouping_notes(latest)
     names = cluster_names(latest)
     st.subheader(t("tr.movers"))
     movers = pd.DataFrame(latest.get("movers") or [])
@@ -71,7 +76,8 @@ def body() -> None:
         movers["from"] = movers["from"].map(lambda c: names.get(int(c), "—") if pd.notna(c) else "—")
         movers["to"] = movers["to"].map(lambda c: names.get(int(c), str(c)))
         label = partial(feature_label, latest)
-        movers["changed"] = movers.get("changed", pd.Series(dtype=object)).map(partial(fmt_changed, label=label))
+        movers["changed"] = explained_changes(movers, movers.get("changed", pd.Series(dtype=object)).map(
+            partial(fmt_changed, label=label)))
         movers["delta"] = pd.to_numeric(movers.get("delta"), errors="coerce").round(1)
         cols = {"user_id": t("cl.col.user_id"), "from": t("tr.col.from"), "to": t("tr.col.to"),
                 "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}

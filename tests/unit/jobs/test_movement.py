@@ -103,3 +103,26 @@ def test_weekly_runs_track_known_behaviour_changes(weekly, change_site, config):
     assert again["moved"] == 0 and rerun["k"] == ks[0] and rerun["grouping"]["action"] == "place"
     print(f"\nk={ks[0]} precision={precision:.3f} recall={recall:.3f} ARI={ari:.3f} "
           f"false moves before={false_before} of {n}")
+
+
+def test_first_start_demo_backfill_keeps_k_and_raises_no_regrouping_alert(store, config, monkeypatch):
+    """The real first-start backfill (jobs.bootstrap.ensure_demo: 6 weekly runs) of demo course 101."""
+    from jobs.bootstrap import ensure_demo
+    from moodle import sources
+    from moodle.demo import DemoSite
+
+    site = DemoSite(7, anchor=date(2026, 1, 5))   # the default courses, a fixed calendar
+    monkeypatch.setattr(sources, "demo_site", lambda config=None: site)
+    store.clock = lambda: site.week_start(101, 10) + timedelta(hours=3)   # week 11, as the demo looks live
+    result = ensure_demo(store, config, weeks=6, course_ids=[101])
+    assert result["status"] == "done" and result["courses"] == [101]
+    runs = sorted((store.runs.get(r["run_id"]) for r in store.runs.list(101)), key=lambda r: r["as_of"])
+    assert len(runs) == 6
+    assert len({r["k"] for r in runs}) == 1, [r["k"] for r in runs]
+    assert [r["grouping"]["action"] for r in runs] == ["fit"] + ["place"] * 5
+    alerts = [a for r in runs for a in r["alerts"]]
+    assert not [a for a in alerts if a["type"] == "regrouping"]
+    assert all(r["transitions"].get("regrouped", 0) == 0 for r in runs)
+    # a realistic few move each week (the demo's students drift), never a mass re-cut
+    moved = [r["transitions"]["moved"] for r in runs[1:]]
+    assert max(moved) <= 0.2 * runs[-1]["metadata"]["total_students"], moved
