@@ -4,7 +4,8 @@ The documents are the pipeline's own: ``run_course`` runs once on a scratch stor
 and its run document, snapshot frame and history rows are read back. They are then written to a fresh
 embedded store in the pipeline's order (runs.insert_pending -> snapshots.save -> history.record ->
 runs.mark_finished), twice (the second run appends to every student's history), and read back
-(runs.get, snapshots.load, history.for_course). Baseline: the same final documents (run document,
+(runs.get, snapshots.load, history.for_course); three times on fresh stores, the fastest of each kept
+(as for the baseline). Baseline: the same final documents (run document,
 snapshot chunks, history documents exactly as stored) encoded with pymongo's ``bson`` into one plain file and
 decoded back, and the same documents as BSON blobs in one SQLite table (WAL, one transaction: the
 baseline the ratio and the <= 5x target use), so the ratio is the store's overhead (to_bson_safe,
@@ -24,6 +25,7 @@ __all__ = ["run", "bson_roundtrip", "sqlite_roundtrip", "TARGET_RATIO"]
 
 COURSE_ID = 880
 TARGET_RATIO = 5.0
+REPEAT = 3
 
 
 def best_of_pair(fn: Any, repeat: int = 3) -> tuple[float, float, int]:
@@ -122,27 +124,35 @@ def run(quick: bool = False, log: Any = print) -> list[Result]:
         frame, meta = scratch.snapshots.load(summary["run_id"])
         rows = _history_rows(scratch, COURSE_ID, summary["run_id"])
 
-        store = open_store(data_dir=root / "bench")
-        log("  store: writing and reading it on a fresh embedded store ...")
-        t0 = time.perf_counter()
-        run1, w1 = _write_run(store, doc, frame, meta, rows)
-        write1 = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        run2, w2 = _write_run(store, doc, frame, meta, rows)
-        write2 = time.perf_counter() - t0
-        reads = {}
-        t0 = time.perf_counter()
-        got = store.runs.get(run1)
-        reads["runs.get"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        back, _ = store.snapshots.load(run1)
-        reads["snapshots.load"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
-        hist = store.history.for_course(COURSE_ID)
-        reads["history.for_course"] = time.perf_counter() - t1
-        read = time.perf_counter() - t0
-        if got is None or len(back) != len(frame) or len(hist) != len(rows):
-            raise RuntimeError("store read back something else than was written")
+        best: dict[str, Any] = {}
+        for attempt in range(1 if quick else REPEAT):   # fastest of REPEAT, each on a fresh store (shared machine)
+            store = open_store(data_dir=root / f"bench-{attempt}")
+            log(f"  store: writing and reading it on a fresh embedded store ({attempt + 1}) ...")
+            t0 = time.perf_counter()
+            run1, w1 = _write_run(store, doc, frame, meta, rows)
+            write1 = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            run2, w2 = _write_run(store, doc, frame, meta, rows)
+            write2 = time.perf_counter() - t0
+            reads = {}
+            t0 = time.perf_counter()
+            got = store.runs.get(run1)
+            reads["runs.get"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            back, _ = store.snapshots.load(run1)
+            reads["snapshots.load"] = time.perf_counter() - t1
+            t1 = time.perf_counter()
+            hist = store.history.for_course(COURSE_ID)
+            reads["history.for_course"] = time.perf_counter() - t1
+            read = time.perf_counter() - t0
+            if got is None or len(back) != len(frame) or len(hist) != len(rows):
+                raise RuntimeError("store read back something else than was written")
+            for name, value, steps in (("write1", write1, w1), ("write2", write2, w2), ("read", read, reads)):
+                if name not in best or value < best[name][0]:
+                    best[name] = (value, steps)
+            if attempt + 1 < (1 if quick else REPEAT):
+                store.close()
+        (write1, w1), (write2, w2), (read, reads) = best["write1"], best["write2"], best["read"]
 
         # the same documents as the store holds for one run: run doc, snapshot chunks, history documents
         # (run chunks when history is stored per run; else every student's document, one entry each)
