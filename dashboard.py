@@ -7,6 +7,8 @@ ui.loaders.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import streamlit as st
 
 from ui import auth
@@ -80,14 +82,29 @@ def _pages(admin: bool) -> list[st.Page]:
     return pages
 
 
+def _wanted_page() -> str:
+    """The page path this session was opened at (a reload, a bookmark, a deep link), remembered from its
+    first run: until the sign-in (a form, or the cookie on a reload) no navigation exists to honour it."""
+    if "_wanted_path" not in st.session_state:
+        try:
+            path = urlsplit(str(st.context.url or "")).path
+        except Exception:  # no browser context (AppTest): the default page
+            path = ""
+        st.session_state["_wanted_path"] = path.rstrip("/").rsplit("/", 1)[-1]
+    return str(st.session_state["_wanted_path"] or "")
+
+
 def main() -> None:
+    wanted = _wanted_page()
     start_background()  # the server's service; started here only when no server lifespan ran (AppTest)
     store = get_store()
-    if SESSION_KEYS["lang"] not in st.session_state:
-        st.session_state[SESSION_KEYS["lang"]] = default_language()
+    if SESSION_KEYS["lang"] not in st.session_state:  # a new session: the link's ?lang= (a reload keeps it)
+        asked = st.query_params.get("lang")
+        st.session_state[SESSION_KEYS["lang"]] = asked if asked in LANGUAGES else default_language()
     authenticator = auth.authenticator(store)
     user = auth.login(authenticator, store)
     _language_switch()
+    st.query_params["lang"] = st.session_state[SESSION_KEYS["lang"]]
     if user is None:
         # Until someone signs in, Streamlit may still serve pages/ files by their names (its mode before
         # st.navigation runs); every page then shows only "Please sign in first" (ui.common.run_page).
@@ -98,7 +115,14 @@ def main() -> None:
     role = t(f"role.{user.get('role', 'instructor')}") if user.get("role") in auth.ROLES else user.get("role")
     st.sidebar.caption(t("side.user", name=user.get("name") or user["username"], role=role))
     _course_picker()
-    st.navigation(_pages(auth.is_admin(user))).run()
+    pages = _pages(auth.is_admin(user))
+    current = st.navigation(pages)
+    if wanted:
+        st.session_state["_wanted_path"] = ""  # once: afterwards the user's own clicks decide
+        target = next((p for p in pages if p.url_path == wanted), None)
+        if target is not None and target.url_path != current.url_path:
+            st.switch_page(target)
+    current.run()
 
 
 main()

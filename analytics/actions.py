@@ -34,7 +34,7 @@ FADING_POINTS = 10.0
 
 #: reason code -> (priority, English template, Vietnamese template)
 REASONS: dict[str, tuple[int, str, str]] = {
-    "at_risk": (40, "in a low-activity group ({group})", "thuộc nhóm ít hoạt động ({group})"),
+    "at_risk": (40, "in an at-risk group", "thuộc nhóm có nguy cơ"),
     "gone_quiet": (30, "no activity for {days} days", "không hoạt động {days} ngày"),
     "fading": (25, "engagement fell from {before} to {after} since the last run",
                "mức tham gia giảm từ {before} xuống {after} so với lần chạy trước"),

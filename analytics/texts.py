@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["alert_text", "translate_reason", "bilingual_reason"]
+__all__ = ["alert_text", "translate_reason", "bilingual_reason", "mover_text"]
 
 _RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), r) for p, r in [
     (r"k=(\d+) was pinned for this course; the vote alone would choose k=(\d+)\. Vote: ",
@@ -121,3 +121,36 @@ def alert_text(alert: Mapping[str, Any], lang: str, names: Mapping[int, str] | N
         return (f"{p.get('moved')} trên {p.get('tracked')} sinh viên ({share}) chuyển sang nhóm kém tích cực "
                 f"hơn (ngưỡng {thr})" + (f"; phần lớn sang nhóm {dest}." if dest else "."))
     return stored or str(alert.get("message") or "")
+
+
+def _short(value: Any, lang: str) -> str:
+    v = float(value)
+    s = f"{v:.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.2f}".rstrip("0").rstrip(".")
+    return s.replace(".", ",") if lang == "vi" else s
+
+
+def mover_text(changed: Any, lang: str, label: Callable[[str], str] | None = None) -> str:
+    """What changed for a student who moved, in plain words: "days since last activity up from 1.6 to
+    8.6; share of weeks active down from 0.89 to 0.8". ``changed``: the mover's
+    ``[{"feature", "before", "after", "z"}]``."""
+    lang = "en" if str(lang).startswith("en") else "vi"
+    parts = []
+    for item in changed or []:
+        if not isinstance(item, Mapping):
+            parts.append(str(item))
+            continue
+        f = str(item.get("feature") or item.get("name") or "")
+        name = label(f) if label else f.replace("_", " ")
+        b, a = item.get("before"), item.get("after")
+        if isinstance(b, int | float) and isinstance(a, int | float) and b == b and a == a:
+            up = a > b
+            if lang == "en":
+                parts.append(f"{name} {'up' if up else 'down'} from {_short(b, lang)} to {_short(a, lang)}")
+            else:
+                parts.append(f"{name} {'tăng' if up else 'giảm'} từ {_short(b, lang)} "
+                             f"{'lên' if up else 'xuống'} {_short(a, lang)}")
+        elif isinstance(a, int | float) and a == a:
+            parts.append(f"{name}: {_short(a, lang)}" if lang == "en" else f"{name}: {_short(a, lang)}")
+        else:
+            parts.append(name)
+    return "; ".join(parts)

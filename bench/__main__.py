@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "pages": "bench.pages",
     "store": "bench.store",
     "moodle_load": "bench.moodle_load",
+    "workers": "bench.workers",
 }
 
 

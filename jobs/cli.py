@@ -27,6 +27,7 @@ __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT
 log = logging.getLogger("jobs.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
+NEW_PASSWORD_ENV = "COHORTLENS_NEW_PASSWORD"
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -164,6 +165,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     boot = sub.add_parser("bootstrap", help="backfill weekly runs of the demo courses (first start)")
     boot.add_argument("--weeks", type=int, default=6)
+
+    users = sub.add_parser("users", help="dashboard accounts: add, passwd, remove, list (Settings' rules)")
+    usub = users.add_subparsers(dest="users_command", required=True)
+    uadd = usub.add_parser("add", help="create (or update) a user; password from stdin or "
+                                       "COHORTLENS_NEW_PASSWORD")
+    uadd.add_argument("name", help="user name (login)")
+    uadd.add_argument("--role", choices=("admin", "instructor"), default="instructor")
+    uadd.add_argument("--course", type=int, action="append", default=[], metavar="ID",
+                      help="grant a course (repeat for several)")
+    uadd.add_argument("--full-name", default=None, help="display name")
+    uadd.add_argument("--email", default=None, help="address for the daily digest / failure notices")
+    upw = usub.add_parser("passwd", help="set a user's password (stdin or COHORTLENS_NEW_PASSWORD)")
+    upw.add_argument("name")
+    urm = usub.add_parser("remove", help="delete a user and revoke their API tokens")
+    urm.add_argument("name")
+    uls = usub.add_parser("list", help="list users (no password hashes)")
+    uls.add_argument("--json", action="store_true", help="print a JSON array")
+
+    token = sub.add_parser("token", help="API tokens: create, list, revoke")
+    tsub = token.add_subparsers(dest="token_command", required=True)
+    tnew = tsub.add_parser("create", help='create a token for a user; prints {"token": ...} once')
+    tnew.add_argument("--user", required=True, help="the user the token acts as (with their course grants)")
+    tnew.add_argument("--label", default="", help="what the token is for")
+    tls = tsub.add_parser("list", help="live tokens (JSON; never the token itself)")
+    tls.add_argument("--user", default=None)
+    trv = tsub.add_parser("revoke", help="revoke a token by its token_id (or the token itself)")
+    trv.add_argument("token_id")
+
+    notify = sub.add_parser("notify", help="notifications: send the daily digest now, or a test message")
+    nsub = notify.add_subparsers(dest="notify_command", required=True)
+    ndig = nsub.add_parser("digest", help="send every user's digest now (JSON report)")
+    ndig.add_argument("--force", action="store_true", help="even if today's digest was already sent")
+    nsub.add_parser("test", help="send a test message through every configured channel")
+
+    worker = sub.add_parser("worker", help="run a worker in the foreground: the scheduler, claiming queued "
+                                           "course jobs from the shared store, until Ctrl-C / SIGTERM")
+    worker.add_argument("--no-nightly", action="store_true",
+                        help="only claim queued jobs; do not fire the nightly cron in this process")
     return parser
 
 
@@ -284,6 +323,9 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     if status == "skipped":
         return _fail(f"course {args.course} skipped: {outcome.get('reason')}", EXIT_SKIPPED)
     err = outcome.get("error") or job.get("error") or {}
+    if not err.get("message"):  # never "failed: None: None"
+        err = {"type": "JobNotFinished", "message": f"job {job_id} ended as {status or 'unknown'} without a "
+                                                    "recorded error; see: python -m jobs status"}
     retry = (job.get("stats") or {}).get("retry_job_id")
     extra = f" (retry job {retry} scheduled)" if retry else ""
     return _fail(f"course {args.course} failed: {err.get('type')}: {err.get('message')}{extra}")
@@ -314,10 +356,15 @@ def _cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 
 def _cmd_health(args: argparse.Namespace, config: Config) -> int:
-    from jobs.runner import health
+    """The product's health (JSON); exit 0 ok, 1 warning, 2 critical."""
+    from jobs.ops import EXIT_BY_STATUS, overall_health
 
-    _emit(health(_open(config), config=config))
-    return EXIT_OK
+    report = overall_health(_open(config), config, include_courses=True)
+    _emit(report)
+    code = EXIT_BY_STATUS.get(report["status"], EXIT_FAILED)
+    if code:
+        sys.stderr.write(f"health: {report['status']}: {'; '.join(report.get('problems') or [])}\n")
+    return code
 
 
 def _cmd_retry(args: argparse.Namespace, config: Config) -> int:
@@ -382,6 +429,150 @@ def _cmd_scheduler(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def _read_password(prompt: str = "Password: ") -> str:
+    """COHORTLENS_NEW_PASSWORD, else stdin (one line; asked twice on a terminal)."""
+    import getpass
+    import os
+
+    env = os.environ.get(NEW_PASSWORD_ENV)
+    if env:
+        return env
+    if sys.stdin is None:
+        raise ValueError(f"no password: pipe it on stdin or set {NEW_PASSWORD_ENV}")
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repeat: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise ValueError(f"no password on stdin (or set {NEW_PASSWORD_ENV})")
+    return line
+
+
+def _cmd_users(args: argparse.Namespace, config: Config) -> int:
+    from jobs import accounts
+
+    store = _open(config)
+    try:
+        if args.users_command == "add":
+            existed = store.users.get(args.name.strip().lower()) is not None
+            doc = accounts.save_user(store, args.name, name=args.full_name, password=_read_password(),
+                                     role=args.role, courses=args.course, email=args.email)
+            _emit({**accounts.public_user(doc), "status": "updated" if existed else "created"})
+        elif args.users_command == "passwd":
+            doc = accounts.set_password(store, args.name, _read_password("New password: "))
+            _emit({"username": doc["username"], "status": "password changed"})
+        elif args.users_command == "remove":
+            accounts.remove_user(store, args.name)
+            _emit({"username": args.name.strip().lower(), "status": "removed"})
+        else:
+            rows = [accounts.public_user(u) for u in store.users.list()]
+            if args.json:
+                _emit(rows)
+            else:
+                print(f"{'user':<24}  {'role':<10}  {'courses':<20}  name")
+                for r in rows:
+                    print(f"{r['username']:<24}  {r['role'] or '':<10}  "
+                          f"{','.join(map(str, r['courses'])) or ('all' if r['role'] == 'admin' else '-'):<20}  "
+                          f"{r['name']}")
+    except (LookupError, ValueError) as exc:
+        return _fail(str(exc.args[0]) if exc.args else str(exc))
+    return EXIT_OK
+
+
+def _cmd_token(args: argparse.Namespace, config: Config) -> int:
+    from jobs.tokens import create_token, hash_token, list_tokens, revoke_token
+
+    store = _open(config)
+    if args.token_command == "create":
+        try:
+            token, doc = create_token(store, args.user, label=args.label)
+        except LookupError as exc:
+            return _fail(str(exc.args[0]) if exc.args else str(exc))
+        # the one place a token is printed: on purpose, once, unredacted
+        sys.stdout.write(json.dumps({"token": token, "token_id": doc["token_id"], "user": doc["username"],
+                                     "label": doc.get("label") or ""}) + "\n")
+        sys.stdout.flush()
+        sys.stderr.write("Store this token now: it is shown only once (only its hash is kept).\n")
+        return EXIT_OK
+    if args.token_command == "list":
+        _emit(list_tokens(store, args.user))
+        return EXIT_OK
+    token_id = args.token_id.strip()
+    if token_id.startswith("clk_"):  # the token itself was given
+        record = store.tokens.by_hash(hash_token(token_id))
+        token_id = record["token_id"] if record else token_id
+    if not revoke_token(store, token_id):
+        return _fail(f"no live token {token_id[:16]!r} (see: python -m jobs token list)")
+    _emit({"token_id": token_id, "status": "revoked"})
+    return EXIT_OK
+
+
+def _cmd_notify(args: argparse.Namespace, config: Config) -> int:
+    from jobs import notify
+
+    store = _open(config)
+    settings = effective_settings(store, config)
+    if not notify.channels(settings):
+        return _fail("no notification channel is configured: set SMTP_HOST and/or NOTIFY_WEBHOOK_URL")
+    if args.notify_command == "digest":
+        report = notify.send_daily_digest(store, config, force=args.force)
+    else:
+        admins = [u["email"] for u in store.users.list() if u.get("role") == "admin" and u.get("email")]
+        report = notify._deliver(settings, to=admins, subject="CohortLens: test notification",
+                                 body="This is a test message from python -m jobs notify test.",
+                                 payload={"type": "test"})
+    _emit(report)
+    failed = [v for r in ([report] if "sent" not in report else report["sent"]) for k, v in r.items()
+              if k in ("email", "webhook") and v != "sent"]
+    return _fail(f"some notifications failed: {failed}") if failed else EXIT_OK
+
+
+def _cmd_worker(args: argparse.Namespace, config: Config) -> int:
+    """A foreground worker: the same service as the app's (scheduler, recovery, claiming shared jobs)."""
+    from jobs import service
+    from jobs.scheduler import scheduler_status
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    svc = service.start(config, started_by="worker", out=sys.stderr, bootstrap=False,
+                        nightly=not args.no_nightly)
+    status = scheduler_status(svc.scheduler)
+    sys.stderr.write(f"worker running (pid {svc.pid}); nightly next at {status['nightly_next_run']}; "
+                     "claiming queued course jobs; Ctrl-C to stop\n")
+    sys.stderr.flush()
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        interrupted = service.stop()
+        sys.stderr.write(f"worker stopped ({len(interrupted)} running job(s) marked interrupted)\n")
+    return EXIT_OK
+
+
+def _recover_first(config: Config) -> None:
+    """Every command first marks jobs whose owner process died ``interrupted`` (and frees their course
+    leases), so a crash never leaves a job ``running`` or a course "being processed" by a dead job."""
+    from jobs.runner import recover
+
+    try:
+        found = recover(_open(config), config)
+    except Exception as exc:  # the command itself reports a store problem properly
+        log.debug("recovery before the command failed: %s", exc.__class__.__name__)
+        return
+    for item in found:
+        sys.stderr.write(f"recovered: job {item['job_id']} was interrupted ({item['reason']})"
+                         f"{'; retry ' + item['retry_job_id'] if item.get('retry_job_id') else ''}\n")
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "status": _cmd_status,
@@ -390,9 +581,13 @@ _COMMANDS = {
     "retry": _cmd_retry,
     "recover": _cmd_recover,
     "bootstrap": _cmd_bootstrap,
+    "users": _cmd_users,
+    "token": _cmd_token,
+    "worker": _cmd_worker,
     "pin": _cmd_pin,
     "regroup": _cmd_regroup,
     "frame": _cmd_frame,
+    "notify": _cmd_notify,
 }
 
 
@@ -406,10 +601,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         return _fail(f"configuration: {exc}", EXIT_USAGE)
     try:
+        if args.command not in ("recover", "worker", "scheduler"):  # those recover themselves
+            _recover_first(config)
         return _COMMANDS[args.command](args, config)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:
-        err = describe_error(exc, config.secrets)
+        err = describe_error(exc, config.secrets, data_dir=config.data_dir)
         log.debug("command failed", exc_info=True)
         return _fail(f"{err['type']}: {err['message']}")

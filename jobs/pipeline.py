@@ -653,3 +653,4 @@ def _bilingual_alert(alert: dict, *, clusters_names: dict, other: dict, language
     names = {lang: {int(c): str(p.get("name") or c) for c, p in clusters_names.items()},
              ("vi" if lang == "en" else "en"): {int(c): str(p.get("name") or c) for c, p in other.items()}}
     return {**alert, "messages": {code: alert_text(alert, code, names[code]) for code in ("en", "vi")}}
+

@@ -43,6 +43,8 @@ __all__ = [
     "maintenance",
     "run_nightly",
     "nightly_courses",
+    "claim_shared",
+    "shared_queue",
     "health",
     "retry_job",
     "InlineExecutor",
@@ -158,7 +160,7 @@ def _is_due(job: dict, now: datetime) -> bool:
 # --------------------------------------------------------------------------------------- submit
 def submit(store: Any, course_ids: Iterable[int], trigger: str = "manual", *, source: str | None = None,
            config: Config | None = None, executor: Any = None, as_of: datetime | str | None = None,
-           clock: Clock | None = None, dry_run: bool = False) -> str:
+           clock: Clock | None = None, dry_run: bool = False, extra: dict[str, Any] | None = None) -> str:
     """Create a queued job for ``course_ids`` and start it on ``executor``; returns the job id at once.
 
     Courses that already have an active job from the same source (running, or queued and due) are not
@@ -196,6 +198,7 @@ def submit(store: Any, course_ids: Iterable[int], trigger: str = "manual", *, so
             "dry_run": bool(dry_run),
             "retry_number": 0,
             "submitted_by": {"host": HOST, "pid": os.getpid(), "started": _process_start_time(os.getpid())},
+            **(extra or {}),
         })
         for old in superseded:
             store.jobs.set_status(old["job_id"], "skipped", expected="queued",
@@ -266,7 +269,7 @@ def _holder_job_id(store: Any, key: str) -> tuple[str | None, str | None]:
 
 
 def _course_outcome_error(exc: BaseException, settings: Config) -> dict:
-    return describe_error(exc, settings.secrets)
+    return describe_error(exc, settings.secrets, data_dir=settings.data_dir)
 
 
 def _run_one_course(store: Any, job: dict, course_id: int, settings: Config, hb: _Heartbeat, clock: Clock,
@@ -375,7 +378,7 @@ def execute_job(store: Any, job_id: str, *, config: Config | None = None, clock:
             try:
                 course_ids = _resolve_courses(store, job, settings)
             except Exception as exc:  # listing courses failed (Moodle down): the whole job fails
-                err = describe_error(exc, settings.secrets)
+                err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
                 course_ids = []
                 results[-1] = {"course_id": None, "status": "failed", "error": err,
                                "transient": err["kind"] == "transient"}
@@ -417,10 +420,10 @@ def execute_job(store: Any, job_id: str, *, config: Config | None = None, clock:
                         try:
                             finish(cid, fut.result())
                         except Exception as exc:  # the store failed around the course (lease, result)
-                            err = describe_error(exc, settings.secrets)
+                            err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
                             finish(cid, {"status": "failed", "error": err, "transient": err["kind"] == "transient"})
     except Exception as exc:  # the bookkeeping itself failed (e.g. the database went away)
-        err = describe_error(exc, settings.secrets)
+        err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
         log.error("job %s: %s: %s", job_id, err["type"], err["message"])
         try:
             for cid in job.get("course_ids") or []:
@@ -429,9 +432,10 @@ def execute_job(store: Any, job_id: str, *, config: Config | None = None, clock:
             return _finalise(store, job, results, attempt, settings, now_fn)
         except Exception:  # still failing: recover() will mark the job interrupted once its heartbeat is stale
             log.error("job %s could not be recorded; recovery will pick it up", job_id)
-            return None
+            return {"job_id": job_id, "status": "failed", "error": err, "recorded": False,
+                    "course_ids": job.get("course_ids"), "result": {}}
     except BaseException as exc:  # KeyboardInterrupt / SystemExit mid-job: record, then re-raise
-        err = describe_error(exc, settings.secrets)
+        err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
         try:
             store.jobs.finish_attempt(job_id, "interrupted", number=attempt, error=err, now=now_fn())
             store.jobs.set_status(job_id, "interrupted", error=err, expected="running", now=now_fn())
@@ -495,7 +499,12 @@ def _finalise(store: Any, job: dict, results: dict[int, dict], attempt: int, set
     if not updated:
         log.warning("job %s changed state while running (recovered elsewhere?); outcome kept in results",
                     job_id)
-    return store.jobs.get(job_id)
+    final = store.jobs.get(job_id)
+    if updated and status == "failed" and "retry_job_id" not in stats and not job.get("dry_run") and final:
+        from jobs.notify import notify_failure  # failed for good: tell the admins (never raises)
+
+        notify_failure(store, final, settings)
+    return final
 
 
 # ------------------------------------------------------------------------------ retries, recovery
@@ -560,7 +569,7 @@ def recover(store: Any, config: Config | None = None, now: datetime | None = Non
         if reason:
             found.append((job, reason))
     for job in store.jobs.queued():
-        if job.get("scheduled_for") is None:
+        if job.get("scheduled_for") is None and not job.get("shared"):
             reason = _owner_gone(job.get("submitted_by"))
             if reason:
                 found.append((job, reason.replace("owner", "submitting")))
@@ -663,11 +672,17 @@ def nightly_courses(store: Any, settings: Config, *, source: str | None = None) 
 
 
 def run_nightly(store: Any, config: Config | None = None, missed_fire_time: datetime | None = None, *,
-                clock: Clock | None = None) -> dict | None:
-    """The nightly job: one ``schedule`` job over every selected course, run in the calling thread.
+                clock: Clock | None = None, work: bool = True) -> dict | None:
+    """The nightly job: one queued ``schedule`` job per selected course, shared by every worker.
 
-    A token lease ``nightly:<fire time>`` makes sure that two processes (app replicas, the CLI
-    scheduler) firing for the same cron time run it only once.
+    A token lease ``nightly:<fire time>`` makes sure that two processes (app replicas, workers)
+    firing for the same cron time enqueue it only once. The jobs are marked ``shared``: every process
+    running a scheduler claims them (atomically) from the store, so N processes share the night; this
+    process then works on them too (``work``). If the course list cannot be read (Moodle down), one
+    job with course discovery runs here and fails, and its retry tries again later.
+    Returns a summary shaped like a job record (``trigger``, ``status``, ``course_ids``, ``result``
+    per course, plus ``job_ids``, ``ran``, ``fire_time``), or the discovery job's record; None when
+    another process took this fire time.
     """
     from jobs.scheduler import missed_fire_time as latest_fire
 
@@ -686,10 +701,84 @@ def run_nightly(store: Any, config: Config | None = None, missed_fire_time: date
                                 settings.misfire_grace_s + 86400, now=now):
         log.info("nightly run for %s already taken by another process", token)
         return None
-    job_id = store.jobs.create([], "schedule", extra={
-        "source": settings.source, "discover": True, "fire_time": fire, "retry_number": 0,
-        "submitted_by": {"host": HOST, "pid": os.getpid(), "started": _process_start_time(os.getpid())}})
-    return execute_job(store, job_id, config=config, clock=clock)
+    submitted = {"host": HOST, "pid": os.getpid(), "started": _process_start_time(os.getpid())}
+    try:
+        courses = nightly_courses(store, settings)
+    except Exception as exc:  # the course list is unreachable: a discovery job fails here and retries
+        log.warning("nightly: listing courses failed (%s); one job will retry", describe_error(exc)["message"])
+        job_id = store.jobs.create([], "schedule", extra={
+            "source": settings.source, "discover": True, "fire_time": fire, "retry_number": 0,
+            "submitted_by": submitted})
+        job = execute_job(store, job_id, config=config, clock=clock) or store.jobs.get(job_id) or {}
+        return {**job, "fire_time": fire, "job_ids": [job_id], "ran": [job_id]}
+    job_ids = [store.jobs.create([cid], "schedule", extra={
+        "source": settings.source, "fire_time": fire, "retry_number": 0, "shared": True,
+        "submitted_by": submitted}) for cid in courses]
+    log.info("nightly %s: %d course job(s) queued for every worker", fire.isoformat(), len(job_ids))
+    ran = claim_shared(store, config, clock=clock) if work else []
+    return nightly_summary(store, job_ids, fire_time=fire, ran=ran)
+
+
+def nightly_summary(store: Any, job_ids: Sequence[str], *, fire_time: datetime | None = None,
+                    ran: Sequence[str] = ()) -> dict[str, Any]:
+    """The per-course jobs of one nightly run as one job-like record (status so far)."""
+    jobs = [j for j in (store.jobs.get(i) for i in job_ids) if j]
+    result: dict[str, Any] = {}
+    for j in jobs:
+        result.update(j.get("result") or {})
+    statuses = [j.get("status") for j in jobs]
+    if any(s in ("queued", "running") for s in statuses):
+        status = "running"
+    elif "failed" in statuses or "interrupted" in statuses:
+        status = "failed"
+    elif "succeeded" in statuses or not statuses:
+        status = "succeeded"
+    else:
+        status = "skipped"
+    return {"trigger": "schedule", "status": status, "fire_time": fire_time,
+            "course_ids": sorted(int(c) for j in jobs for c in j.get("course_ids") or []),
+            "result": result, "job_ids": list(job_ids), "ran": list(ran),
+            "by_worker": _by_worker(jobs)}
+
+
+def _by_worker(jobs: Sequence[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for j in jobs:
+        owner = j.get("owner") or {}
+        if owner:
+            key = f"{owner.get('host')}:{owner.get('pid')}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def shared_queue(store: Any) -> list[dict]:
+    """Queued shared course jobs that any worker may claim, oldest first."""
+    return [j for j in store.jobs.queued() if j.get("shared") and j.get("scheduled_for") is None]
+
+
+def claim_shared(store: Any, config: Config | None = None, *, clock: Clock | None = None,
+                 limit: int | None = None) -> list[str]:
+    """Claim queued shared course jobs one at a time and run them, until none is left (or ``limit``).
+
+    Claiming is atomic (``find_one_and_update`` on MongoDB; under the store's file lock embedded), so
+    with several processes each job runs once. Returns the ids of the jobs this call ran.
+    """
+    ran: list[str] = []
+    while limit is None or len(ran) < limit:
+        candidates = shared_queue(store)
+        if not candidates:
+            break
+        progressed = False
+        for job in candidates:
+            owner = owner_info(job["job_id"])
+            result = execute_job(store, job["job_id"], config=config, clock=clock)
+            if result is not None and (result.get("owner") or {}).get("id") == owner["id"]:
+                ran.append(job["job_id"])
+                progressed = True
+                break  # re-read the queue: others may have taken the rest
+        if not progressed:
+            break
+    return ran
 
 
 # -------------------------------------------------------------------------------------- health

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 NIGHTLY_JOB_ID = "nightly"
 MAINTENANCE_JOB_ID = "maintenance"
+CLAIM_JOB_ID = "claim"
+ANNOUNCE_JOB_ID = "announce"
+ANNOUNCE_EVERY_S = 15.0
 CATCH_UP_JOB_ID = "catch-up"
 
 
@@ -47,6 +50,32 @@ def _zone(tz: str) -> ZoneInfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown timezone {tz!r}: use an IANA name such as Asia/Ho_Chi_Minh") from None
+
+
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field with its numbers as day names ("1-5" -> "mon-fri", "0,6" -> "sun,sat");
+    steps and names pass through."""
+    def name(token: str) -> str:
+        return _CRON_DAYS[int(token)] if token.isdigit() and int(token) <= 7 else token
+
+    parts = []
+    for item in field.split(","):
+        rng, _, step = item.partition("/")
+        if "-" in rng:
+            a, b = rng.split("-", 1)
+            if a == "0" and b.isdigit() and 1 <= int(b) <= 7 and not step:
+                rng = "mon-sun" if int(b) >= 6 else f"sun,mon-{name(b)}"
+            elif a.isdigit() and b.isdigit() and int(b) == 7 and int(a) > 0:
+                rng = f"{name(a)}-sat,sun" if not step else f"{name(a)}-sun"
+            else:
+                rng = f"{name(a)}-{name(b)}"
+        else:
+            rng = name(rng)
+        parts.append(rng + (f"/{step}" if step else ""))
+    return ",".join(parts)
 
 
 def cron_trigger(expr: str, tz: str) -> CronTrigger:
@@ -58,8 +87,11 @@ def cron_trigger(expr: str, tz: str) -> CronTrigger:
             f"cron expression {expr!r} must have 5 fields: minute hour day-of-month month day-of-week "
             "(e.g. '0 2 * * *' = every day at 02:00)"
         )
+    minute, hour, day, month, dow = text.split(" ")
     try:
-        return CronTrigger.from_crontab(text, timezone=zone)
+        # APScheduler 3 numbers weekdays from Monday = 0; crontab from Sunday = 0 (7 too): "1" must be Monday
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(dow),
+                           timezone=zone)
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
 
@@ -129,13 +161,28 @@ def _on_event(event: JobEvent) -> None:
         log.info("scheduler job %s is still running; this trigger was skipped", event.job_id)
 
 
+def announce(store: Any, role: str = "app") -> None:
+    """This process runs a scheduler (a lease ``scheduler:{host}:{pid}``, seen by health)."""
+    from jobs.ops import announce_scheduler
+
+    try:
+        announce_scheduler(store, ANNOUNCE_EVERY_S * 3, role=role)
+    except Exception as exc:  # informational only
+        log.debug("scheduler announce failed: %s", exc.__class__.__name__)
+
+
 def build_scheduler(store: Any, config: Config, *, start: bool = True, clock: Clock | None = None,
-                    recover_at_start: bool = True, catch_up: bool = True) -> BackgroundScheduler:
+                    recover_at_start: bool = True, catch_up: bool = True, nightly: bool = True,
+                    role: str = "app") -> BackgroundScheduler:
     """A started BackgroundScheduler with the nightly job (if enabled), maintenance and catch-up.
 
     - ``nightly``: ``jobs.runner:run_nightly`` on the cron of the effective settings, in their timezone;
       ``max_instances=1``, ``coalesce=True``, ``misfire_grace_time`` = ``config.misfire_grace_s``.
     - ``maintenance``: every ``config.retry_poll_s`` seconds, recovery of dead jobs and due retries.
+    - ``claim``: every ``config.claim_poll_s`` seconds, claim queued shared course jobs (the nightly's,
+      enqueued by whichever process fired) and run them; up to ``max_parallel_courses`` at once.
+    - ``announce``: every 15 s, a lease saying this process runs a scheduler (health counts them).
+    ``nightly=False`` (``python -m jobs worker --no-nightly``) leaves out the cron and the catch-up.
     - ``catch-up``: once at start, the nightly run missed while the process was down (within the grace;
       only when the product has run before: a fresh install's first runs come from the demo bootstrap).
     """
@@ -152,7 +199,7 @@ def build_scheduler(store: Any, config: Config, *, start: bool = True, clock: Cl
             runner.recover(store, settings, clock())
         except Exception as exc:  # never stop the app for a recovery problem
             log.error("recovery at start failed: %s", exc.__class__.__name__)
-    if settings.enabled:
+    if settings.enabled and nightly:
         try:
             trigger = cron_trigger(settings.schedule, settings.timezone)
         except ValueError as exc:
@@ -165,7 +212,26 @@ def build_scheduler(store: Any, config: Config, *, start: bool = True, clock: Cl
                       id=MAINTENANCE_JOB_ID, name="retries and recovery",
                       kwargs={"store": store, "config": config}, replace_existing=True,
                       max_instances=1, coalesce=True, misfire_grace_time=60)
-    if catch_up and settings.enabled:
+    scheduler.add_job("jobs.runner:claim_shared", "interval", seconds=max(0.2, float(config.claim_poll_s)),
+                      id=CLAIM_JOB_ID, name="claim shared course jobs", kwargs={"store": store, "config": config},
+                      replace_existing=True, max_instances=max(1, int(settings.max_parallel_courses)),
+                      coalesce=True, misfire_grace_time=30)
+    scheduler.add_job("jobs.scheduler:announce", "interval", seconds=ANNOUNCE_EVERY_S, id=ANNOUNCE_JOB_ID,
+                      name="scheduler liveness", kwargs={"store": store, "role": role}, replace_existing=True,
+                      max_instances=1, coalesce=True, misfire_grace_time=30)
+    announce(store, role)
+    from jobs.notify import DIGEST_JOB_ID, channels
+
+    if nightly and channels(settings):
+        try:
+            digest_trigger = cron_trigger(settings.notify_digest_schedule, settings.timezone)
+        except ValueError as exc:
+            log.error("daily digest not scheduled: %s", exc)
+        else:
+            scheduler.add_job("jobs.notify:send_daily_digest", digest_trigger, id=DIGEST_JOB_ID,
+                              name="daily digest", kwargs={"store": store, "config": config},
+                              replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=3600)
+    if catch_up and settings.enabled and nightly:
         last = _last_nightly_at(store)
         missed = None
         if last is not None or store.runs.courses_with_runs():  # a fresh install has missed nothing

@@ -16,8 +16,12 @@ def _send_form(cid: int, run: dict, frame, table) -> None:
     if actions.uses_demo_moodle(cid):
         st.info(t("act.demo_channel"))
     who = {int(r.user_id): f"{r.fullname or r.user_id} · {r.reason}" for r in table.itertuples()}
-    chosen = st.multiselect(t("act.pick"), list(who), key="act_pick", format_func=Labels(who))
     lang = current_language()
+    key = f"act_pick_{lang}"  # one widget per language (its labels are the reasons in that language)
+    if key not in st.session_state:
+        st.session_state[key] = [u for u in st.session_state.get("act_chosen", []) if u in who]
+    chosen = st.multiselect(t("act.pick"), list(who), key=key, format_func=Labels(who))
+    st.session_state["act_chosen"] = chosen
     if st.session_state.get("act_template_lang") != lang:  # the template follows the reader's language
         st.session_state["act_template"] = actions.default_template(lang)
         st.session_state["act_template_lang"] = lang

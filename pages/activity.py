@@ -10,6 +10,7 @@ import streamlit as st
 from ui import figures, loaders
 from ui.common import chart, header, need_course, run_page, to_csv_bytes, to_excel_bytes
 from ui.i18n import t
+from ui.shaping import activity_headline
 
 COLUMNS = ["extraction_date", "num_students", "num_teachers", "file_views", "video_views", "forum_views",
            "quiz_views", "assignment_views", "url_views", "total_views", "active_days",
@@ -28,16 +29,17 @@ def body() -> None:
     if "extraction_date" not in frame and "date" in frame:
         frame["extraction_date"] = frame["date"]
     frame = frame.sort_values("extraction_date")
-    last = frame.iloc[-1]
-    st.subheader(t("ac.latest", date=str(last.get("extraction_date"))[:10]))
+    head = activity_headline(frame)
+    st.subheader(t("ac.period", start=head["start"], end=head["end"], days=head["days"]))
     m = st.columns(4)
-    m[0].metric(t("ac.views"), f"{int(last.get('total_views') or 0):,}")
-    m[1].metric(t("ac.students"), int(last.get("num_students") or 0))
-    m[2].metric(t("ac.active_days"), int(last.get("active_days") or 0))
-    m[3].metric(t("ac.avg"), f"{float(last.get('avg_activity_per_student_per_day') or 0):.2f}")
+    m[0].metric(t("ac.views"), f"{head['views']:,}")
+    m[1].metric(t("ac.students"), head["students"])
+    m[2].metric(t("ac.active_days"), t("ac.active_of", n=head["active_days"], days=head["days"]))
+    m[3].metric(t("ac.avg"), f"{head['avg']:.2f}")
 
     chart(figures.activity_trends(frame.to_dict("records"), title=t("fig.activity"), x_title=t("fig.date"),
-                                  y_title=t("fig.views"), y2_title=t("fig.avg")),
+                                  y_title=t("fig.views"), y2_title=t("fig.avg"),
+                                  labels={c: t(f"ac.col.{c}") for c in COLUMNS}),
           figures.caption_activity(len(frame), t), "fig_activity")
 
     table = frame[[c for c in COLUMNS if c in frame]]

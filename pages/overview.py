@@ -9,11 +9,12 @@ import streamlit as st
 
 from ui import loaders
 from ui.bootstrap import bootstrap_status, scheduler
-from ui.common import cluster_names, feature_label, fmt_dt, header, run_page, selected_course
-from ui.grouping import explained_changes, grouping_notes, weak_structure_panel
+from ui.common import feature_label, fmt_dt, header, run_page, selected_course
+from ui.grouping import grouping_notes, weak_structure_panel
 from ui.i18n import current_language, t
 from ui.resources import get_config, get_store
-from ui.shaping import fmt_changed
+from ui.shaping import movers_frame
+from ui.student import student_options
 
 
 def _next_run() -> tuple[str, object]:
@@ -106,16 +107,9 @@ def body() -> None:
         if not movers:
             st.caption(t("ov.no_movers"))
         else:
-            names = cluster_names(run)
-            frame = pd.DataFrame(movers[:10])
-            frame["from"] = frame["from"].map(lambda c: names.get(int(c), c) if pd.notna(c) else "—")
-            frame["to"] = frame["to"].map(lambda c: names.get(int(c), c))
-            label = partial(feature_label, run)
-            frame["changed"] = explained_changes(frame, frame.get("changed", pd.Series(dtype=object)).map(
-                partial(fmt_changed, label=label)))
-            frame["delta"] = pd.to_numeric(frame.get("delta"), errors="coerce").round(1)
-            cols = {"user_id": t("cl.col.user_id"), "from": t("tr.col.from"), "to": t("tr.col.to"),
-                    "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}
+            frame = movers_frame(run, current_language(), partial(feature_label, run), student_options(cid), limit=10)
+            cols = {"user_id": t("cl.col.user_id"), "name": t("cl.col.fullname"), "from": t("tr.col.from"),
+                    "to": t("tr.col.to"), "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}
             st.dataframe(frame[[c for c in cols if c in frame]].rename(columns=cols), hide_index=True,
                          key="overview_movers")
 

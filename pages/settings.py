@@ -10,6 +10,7 @@ from ui.common import header, redact, run_page
 from ui.i18n import LANGUAGES, t
 from ui.resources import get_config, get_store
 from ui.secrets_file import SecretsFileError, is_set, update_secrets
+from ui.tokens_admin import tokens_section
 from ui.users_admin import users_section
 
 
@@ -79,6 +80,7 @@ def body() -> None:
     _moodle()
     _llm_and_language()
     users_section(get_store(), user, sorted(all_courses()))
+    tokens_section(get_store())
 
 
 run_page(body)

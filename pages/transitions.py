@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from functools import partial
 
-import pandas as pd
 import streamlit as st
 
-from ui import figures, loaders
-from ui.common import chart, cluster_names, feature_label, header, need_course, run_label, run_page
-from ui.grouping import explained_changes, grouping_notes, regrouping_runs
-from ui.i18n import t
-from ui.shaping import fmt_changed, student_path_rows
+from ui import figures, loaders, student
+from ui.common import Labels, chart, cluster_names, feature_label, header, need_course, run_label, run_page
+from ui.grouping import grouping_notes, regrouping_runs
+from ui.i18n import current_language, t
+from ui.shaping import movers_frame, student_path_rows
 
 
 def _two_runs(runs: list[dict]) -> None:
@@ -29,7 +28,8 @@ def _two_runs(runs: list[dict]) -> None:
     common = set(assign_a) & set(assign_b)
     moved = sum(1 for u in common if assign_a[u] != assign_b[u])
     fig = figures.sankey_two_runs(assign_a, assign_b, cluster_names(run_a), cluster_names(run_b),
-                                  labels=(labels[before][:10], labels[after][:10]), title=t("fig.sankey"))
+                                  labels=(labels[before][:10], labels[after][:10]), title=t("fig.sankey"),
+                                  unit=t("fig.unit_students"))
     chart(fig, figures.caption_sankey(moved, len(common), t), "fig_sankey_two")
 
 
@@ -42,7 +42,7 @@ def _across(runs: list[dict]) -> None:
     assignments = [loaders.run_assignment(r["run_id"]) for r in chosen]  # member lists of each run
     names = [cluster_names(r) for r in chosen]
     labels = [run_label(r)[:10] for r in chosen]
-    fig = figures.sankey_runs(assignments, names, labels, title=t("fig.sankey_n", n=n))
+    fig = figures.sankey_runs(assignments, names, labels, title=t("fig.sankey_n", n=n), unit=t("fig.unit_students"))
     first, last = assignments[0], assignments[-1]
     common = set(first) & set(last)
     moved = sum(1 for u in common if first[u] != last[u])
@@ -68,21 +68,15 @@ def body() -> None:
     latest = loaders.latest_run(cid) or {}
     grouping_notes(latest)
     names = cluster_names(latest)
+    who = student.student_options(cid)
     st.subheader(t("tr.movers"))
-    movers = pd.DataFrame(latest.get("movers") or [])
+    movers = movers_frame(latest, current_language(), partial(feature_label, latest), who)
     if movers.empty:
         st.caption(t("ov.no_movers"))
     else:
-        movers["from"] = movers["from"].map(lambda c: names.get(int(c), "—") if pd.notna(c) else "—")
-        movers["to"] = movers["to"].map(lambda c: names.get(int(c), str(c)))
-        label = partial(feature_label, latest)
-        movers["changed"] = explained_changes(movers, movers.get("changed", pd.Series(dtype=object)).map(
-            partial(fmt_changed, label=label)))
-        movers["delta"] = pd.to_numeric(movers.get("delta"), errors="coerce").round(1)
-        cols = {"user_id": t("cl.col.user_id"), "from": t("tr.col.from"), "to": t("tr.col.to"),
-                "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}
-        st.dataframe(movers[[c for c in cols if c in movers]].rename(columns=cols), hide_index=True,
-                     key="movers_table")
+        cols = {"user_id": t("cl.col.user_id"), "name": t("cl.col.fullname"), "from": t("tr.col.from"),
+                "to": t("tr.col.to"), "delta": t("tr.col.delta"), "changed": t("tr.col.changed")}
+        st.dataframe(movers.rename(columns=cols), hide_index=True, key="movers_table")
 
     st.subheader(t("tr.student"))
     members = sorted({int(u) for c in latest.get("clusters") or [] for u in c.get("user_ids") or []})
@@ -90,7 +84,7 @@ def body() -> None:
     if default is None:
         return
     uid = st.selectbox(t("tr.student_pick"), members, index=members.index(default) if default in members else 0,
-                       key="tr_student")
+                       key="tr_student", format_func=Labels(who))
     path = student_path_rows(loaders.student_history(cid, uid))
     if not path:
         st.caption(t("tr.no_history"))

@@ -338,6 +338,7 @@ class Store:
             RunRepository,
             SettingsRepository,
             SnapshotRepository,
+            TokenRepository,
             UserRepository,
         )
 
@@ -354,6 +355,7 @@ class Store:
         self.llm_cache = LlmCacheRepository(self)
         self.models = ModelRepository(self)
         self.interventions = InterventionRepository(self)
+        self.tokens = TokenRepository(self)
 
     # -- locking -------------------------------------------------------------------------------
     def locked(self) -> contextlib.AbstractContextManager[None]:

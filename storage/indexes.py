@@ -60,6 +60,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("course_id", 1), ("created_at", -1)], {"name": "course_created_at"}),
         ([("run_id", 1)], {"name": "run_id"}),
     ],
+    "api_tokens": [
+        ([("token_hash", 1)], {"name": "token_hash_unique", "unique": True}),
+        ([("token_id", 1)], {"name": "token_id_unique", "unique": True}),
+        ([("username", 1)], {"name": "username"}),
+    ],
     "users": [
         ([("username", 1)], {"name": "username_unique", "unique": True}),
     ],

@@ -151,50 +151,75 @@ def student_map(points: pd.DataFrame, names: Mapping[int, str], *, title: str = 
 
 # ---------------------------------------------------------------- transitions
 def _sankey(labels: list[str], colors: list[str], src: list[int], dst: list[int], val: list[int],
-            title: str) -> go.Figure:
+            title: str, *, unit: str = "students", xs: list[float] | None = None,
+            columns: Sequence[tuple[float, str]] = ()) -> go.Figure:
+    """A readable Sankey: 14 px labels, nodes spaced by the tallest column, whole-number hovers
+    ("2 students"), run names as column headings instead of inside every node label."""
+    node: dict[str, Any] = {"label": labels, "color": colors, "pad": 28, "thickness": 18,
+                            "line": {"width": 0.5, "color": "#555"},
+                            "hovertemplate": "%{label}<br>%{value:,.0f} " + unit + "<extra></extra>"}
+    if xs is not None:
+        node["x"] = xs
+        node["y"] = [0.5] * len(xs)  # "snap" moves them apart; an x per node keeps the columns
     fig = go.Figure(go.Sankey(
-        arrangement="snap",
-        node={"label": labels, "color": colors, "pad": 15, "thickness": 16,
-              "hovertemplate": "%{label}<br>%{value} students<extra></extra>"},
+        arrangement="snap", valueformat=",.0f", valuesuffix=f" {unit}", node=node,
+        textfont={"size": 14, "color": "#1f2933"},
         link={"source": src, "target": dst, "value": val,
               "color": [_rgba(colors[s], 0.35) for s in src],
-              "hovertemplate": "%{source.label} → %{target.label}<br>%{value} students<extra></extra>"},
+              "hovertemplate": "%{source.label} → %{target.label}<br>%{value:,.0f} " + unit + "<extra></extra>"},
     ))
-    fig.update_layout(title={"text": title}, margin={"l": 20, "r": 20, "t": 50, "b": 20})
+    per_column: dict[float, int] = {}
+    for x in xs or [0.0] * len(labels):
+        per_column[x] = per_column.get(x, 0) + 1
+    tallest = max(per_column.values(), default=1)
+    fig.update_layout(title={"text": title}, height=max(420, 90 * tallest + 140),
+                      margin={"l": 20, "r": 20, "t": 90 if columns else 50, "b": 20}, font={"size": 14})
+    for x, text in columns:
+        fig.add_annotation(x=x, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"<b>{text}</b>", font={"size": 13},
+                           xanchor="left" if x <= 0.01 else "right" if x >= 0.99 else "center")
     return fig
+
+
+def _column_x(i: int, n: int) -> float:
+    return 0.001 if n <= 1 else min(0.999, max(0.001, i / (n - 1)))
 
 
 def sankey_two_runs(before: Mapping[int, int], after: Mapping[int, int], names_before: Mapping[int, str],
                     names_after: Mapping[int, str], *, labels: tuple[str, str] = ("before", "after"),
-                    title: str = "Who moved where") -> go.Figure:
+                    title: str = "Who moved where", unit: str = "students") -> go.Figure:
     """Sankey between two runs. ``before``/``after``: user_id -> cluster_id (students in both runs)."""
     common = sorted(set(before) & set(after))
     pairs = pd.DataFrame({"a": [before[u] for u in common], "b": [after[u] for u in common]})
     left = sorted(set(pairs["a"])) if len(pairs) else []
     right = sorted(set(pairs["b"])) if len(pairs) else []
-    node_labels = [f"{_label(names_before, c)} ({labels[0]})" for c in left]
-    node_labels += [f"{_label(names_after, c)} ({labels[1]})" for c in right]
+    node_labels = [_label(names_before, c) for c in left] + [_label(names_after, c) for c in right]
     colors = [cluster_color(c) for c in left] + [cluster_color(c) for c in right]
+    xs = [0.001] * len(left) + [0.999] * len(right)
     src, dst, val = [], [], []
     if len(pairs):
         for (a, b), n in pairs.value_counts().sort_index().items():
             src.append(left.index(a))
             dst.append(len(left) + right.index(b))
             val.append(int(n))
-    return _sankey(node_labels, colors, src, dst, val, title)
+    return _sankey(node_labels, colors, src, dst, val, title, unit=unit, xs=xs,
+                   columns=[(0.0, labels[0]), (1.0, labels[1])])
 
 
 def sankey_runs(assignments: Sequence[Mapping[int, int]], names: Sequence[Mapping[int, str]],
-                run_labels: Sequence[str], *, title: str = "Movement across runs") -> go.Figure:
+                run_labels: Sequence[str], *, title: str = "Movement across runs", unit: str = "students") -> go.Figure:
     """Sankey across N runs (oldest first). ``assignments[i]``: user_id -> cluster_id in run i."""
     node_labels: list[str] = []
     colors: list[str] = []
+    xs: list[float] = []
     index: dict[tuple[int, int], int] = {}
+    n_runs = len(assignments)
     for i, (assign, nm) in enumerate(zip(assignments, names)):
         for cid in sorted(set(assign.values())):
             index[(i, cid)] = len(node_labels)
-            node_labels.append(f"{_label(nm, cid)} · {run_labels[i]}")
+            node_labels.append(_label(nm, cid))  # the run's date heads each column
             colors.append(cluster_color(cid))
+            xs.append(_column_x(i, n_runs))
     src, dst, val = [], [], []
     for i in range(len(assignments) - 1):
         a, b = assignments[i], assignments[i + 1]
@@ -207,7 +232,8 @@ def sankey_runs(assignments: Sequence[Mapping[int, int]], names: Sequence[Mappin
             src.append(index[(i, ca)])
             dst.append(index[(i + 1, cb)])
             val.append(n)
-    return _sankey(node_labels, colors, src, dst, val, title)
+    columns = [(_column_x(i, n_runs), str(run_labels[i])) for i in range(min(n_runs, len(run_labels)))]
+    return _sankey(node_labels, colors, src, dst, val, title, unit=unit, xs=xs, columns=columns)
 
 
 def student_path(path: Sequence[Mapping[str, Any]], names: Mapping[int, str], *,
@@ -344,7 +370,8 @@ def drift_bar(drift: Sequence[Mapping[str, Any]], *, title: str = "Feature drift
 # ---------------------------------------------------------------- activity
 def activity_trends(rows: Sequence[Mapping[str, Any]], *, title: str = "Course activity over time",
                     x_title: str = "Date", y_title: str = "Views",
-                    y2_title: str = "Average views per student per day") -> go.Figure:
+                    y2_title: str = "Average views per student per day",
+                    labels: Mapping[str, str] | None = None) -> go.Figure:
     """Total views per extraction date (bars) and average activity per student per day (line)."""
     fig = _fig(title, x_title, y_title)
     if not rows:
@@ -355,9 +382,9 @@ def activity_trends(rows: Sequence[Mapping[str, Any]], *, title: str = "Course a
     types = [c for c in VIEW_TYPES if c in d]
     if types:
         for i, col in enumerate(types):
-            label = col.replace("_views", "")
+            label = (labels or {}).get(col) or col.replace("_", " ").capitalize()
             fig.add_bar(x=d[date_col], y=d[col], name=label, marker_color=PALETTE[i % len(PALETTE)],
-                        hovertemplate="%{x}<br>" + label + ": %{y:,} views<extra></extra>")
+                        hovertemplate="%{x|%Y-%m-%d}<br>" + label + ": %{y:,}<extra></extra>")
         fig.update_layout(barmode="stack")
     elif "total_views" in d:
         fig.add_bar(x=d[date_col], y=d["total_views"], name=y_title, marker_color=PALETTE[0],
@@ -366,8 +393,12 @@ def activity_trends(rows: Sequence[Mapping[str, Any]], *, title: str = "Course a
                                 "avg_views_per_student_per_day") if c in d), None)
     if avg_col:
         fig.add_scatter(x=d[date_col], y=d[avg_col], name=y2_title, yaxis="y2", mode="lines+markers",
-                        line={"color": "#222222", "width": 3}, hovertemplate="%{x}<br>%{y:.2f} per student per day<extra></extra>")
-        fig.update_layout(yaxis2={"title": {"text": y2_title}, "overlaying": "y", "side": "right", "showgrid": False})
+                        line={"color": "#222222", "width": 3},
+                        hovertemplate="%{x|%Y-%m-%d}<br>" + y2_title + ": %{y:.2f}<extra></extra>")
+        # counts and rates cannot go below zero: both axes start at 0
+        fig.update_layout(yaxis2={"title": {"text": y2_title}, "overlaying": "y", "side": "right", "showgrid": False,
+                                  "rangemode": "tozero"})
+    fig.update_layout(yaxis={"rangemode": "tozero"})
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig
 

@@ -131,3 +131,41 @@ def admin_grouping_controls(store: Any, course_id: int, run: dict, user: dict | 
         st.success(t("gp.regroup_done"))
     elif record.get("regroup_requested"):
         st.info(t("gp.regroup_pending"))
+    _frame_form(store, course_id, record)
+
+
+def _day(value: Any) -> Any:
+    if value is None:
+        return None
+    return pd.Timestamp(value).date()
+
+
+def _frame_form(store: Any, course_id: int, record: dict) -> None:
+    """The course's time frame (start, end) and behaviour window, editable by an admin."""
+    from datetime import UTC, datetime, time
+
+    frame = record.get("frame") or {}
+    st.caption(t("gp.frame_now", start=fmt_dt(frame.get("start"), with_time=False) if frame.get("start") else "—",
+                 end=fmt_dt(frame.get("end"), with_time=False) if frame.get("end") else "—",
+                 source=frame.get("source") or "—", days=record.get("window_days") or 28))
+    with st.form("frame_form"):
+        a, b, c = st.columns(3)
+        start = a.date_input(t("gp.start"), value=_day(frame.get("start")), key="frame_start")
+        end = b.date_input(t("gp.end"), value=_day(frame.get("end")), key="frame_end")
+        days = c.number_input(t("gp.window_days"), min_value=7, max_value=366,
+                              value=int(record.get("window_days") or 28), step=7, key="frame_days")
+        save, reset = st.columns(2)
+        do_save = save.form_submit_button(t("gp.frame_save"))
+        do_reset = reset.form_submit_button(t("gp.frame_reset"))
+    if do_save:
+        s_dt = datetime.combine(start, time(0), UTC) if start else None
+        e_dt = datetime.combine(end, time(23, 59, 59), UTC) if end else None
+        try:
+            store.courses.set_frame(course_id, s_dt, e_dt, timezone=frame.get("timezone"))
+            store.courses.set_flags(course_id, window_days=int(days))
+            st.success(t("gp.frame_saved"))
+        except ValueError as exc:
+            st.error(str(exc))
+    elif do_reset:
+        store.courses.set_frame(course_id, None, None)
+        st.success(t("gp.frame_saved"))

@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "activity_headline",
+    "schedule_words",
     "fmt_changed",
+    "movers_frame",
     "heatmap_frame",
     "members_frame",
     "scores_frame",
@@ -149,3 +152,93 @@ def jobs_frame(jobs: Sequence[Mapping[str, Any]], visible: set[int] | None = Non
         })
     return pd.DataFrame(rows, columns=["job_id", "courses", "trigger", "status", "created_at", "duration_s",
                                        "attempts", "error"])
+
+
+def movers_frame(run: Mapping[str, Any], lang: str, label: Callable[[str], str] | None = None,
+                 who: Mapping[int, str] | None = None, limit: int | None = None) -> pd.DataFrame:
+    """The run's movers as shown: user_id, name, from/to group names, engagement change, and what changed in
+    plain words in ``lang`` (stored with the run, else written from the numbers)."""
+    from analytics.texts import mover_text
+
+    names = {int(c["cluster_id"]): c.get("name") or f"#{c['cluster_id']}" for c in run.get("clusters") or []}
+    rows = []
+    for m in list(run.get("movers") or [])[:limit]:
+        stored = next((e.get(lang) for e in (m.get("explanations"), m.get("explanation")) if isinstance(e, Mapping)),
+                      None)
+        frm = m.get("from")
+        uid = int(m["user_id"])
+        rows.append({
+            "user_id": uid, "name": str((who or {}).get(uid, "")).rsplit(" (", 1)[0] if who else "",
+            "from": names.get(int(frm), str(frm)) if frm is not None and frm == frm else "—",
+            "to": names.get(int(m["to"]), str(m["to"])) if m.get("to") is not None else "—",
+            "delta": round(float(m["delta"]), 1) if isinstance(m.get("delta"), int | float) and m["delta"] == m["delta"]
+            else None,
+            "changed": stored or mover_text(m.get("changed"), lang, label),
+        })
+    return pd.DataFrame(rows, columns=["user_id", "name", "from", "to", "delta", "changed"])
+
+
+def activity_headline(frame: pd.DataFrame) -> dict[str, Any]:
+    """The Activity page's headline over the whole report period (not its last, often partial, day):
+    start, end, days, total views, students, active days and views per student per active day."""
+    if frame is None or frame.empty:
+        return {"start": None, "end": None, "days": 0, "views": 0, "students": 0, "active_days": 0, "avg": 0.0}
+    col = "extraction_date" if "extraction_date" in frame else "date"
+    dates = pd.to_datetime(frame[col].astype(str).str[:10], errors="coerce").dropna()
+    views = int(pd.to_numeric(frame.get("total_views"), errors="coerce").fillna(0).sum())
+    students = int(pd.to_numeric(frame.get("num_students"), errors="coerce").fillna(0).max()) \
+        if "num_students" in frame else 0
+    if "active_days" in frame:
+        active = int(pd.to_numeric(frame["active_days"], errors="coerce").fillna(0).sum())
+    else:
+        active = int((pd.to_numeric(frame.get("total_views"), errors="coerce").fillna(0) > 0).sum())
+    avg = round(views / students / active, 2) if students and active else 0.0
+    return {"start": dates.min().date() if len(dates) else None, "end": dates.max().date() if len(dates) else None,
+            "days": int((dates.max() - dates.min()).days + 1) if len(dates) else 0, "views": views,
+            "students": students, "active_days": active, "avg": avg}
+
+
+_DAYS = {"en": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+         "vi": ["Chủ nhật", "thứ Hai", "thứ Ba", "thứ Tư", "thứ Năm", "thứ Sáu", "thứ Bảy"]}
+_DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+
+
+def _dow(token: str) -> int | None:
+    token = token.strip().lower()
+    if token.isdigit():
+        return int(token) % 7
+    return _DAY_NAMES.get(token[:3])
+
+
+def schedule_words(cron: str, lang: str = "en") -> str:
+    """A cron line in plain words ("every day at 02:00", "mỗi thứ Hai lúc 07:30"); the cron line itself when
+    it is not one of the common shapes."""
+    lang = "en" if str(lang).startswith("en") else "vi"
+    parts = str(cron or "").split()
+    if len(parts) != 5:
+        return str(cron)
+    minute, hour, dom, month, dow = parts
+    en = lang == "en"
+    if minute.startswith("*/") and minute[2:].isdigit() and hour == dom == month == dow == "*":
+        n = int(minute[2:])
+        return f"every {n} minutes" if en else f"mỗi {n} phút"
+    if minute.isdigit() and hour == dom == month == dow == "*":
+        return f"every hour at minute {int(minute)}" if en else f"mỗi giờ vào phút {int(minute)}"
+    if not (minute.isdigit() and hour.isdigit()) or month != "*":
+        return str(cron)
+    at = f"{int(hour):02d}:{int(minute):02d}"
+    if dom == "*" and dow == "*":
+        return f"every day at {at}" if en else f"hằng ngày lúc {at}"
+    if dom == "*":
+        if dow in ("1-5", "mon-fri"):
+            return f"on weekdays at {at}" if en else f"các ngày trong tuần (thứ Hai đến thứ Sáu) lúc {at}"
+        days = [_dow(d) for d in dow.split(",")]
+        if all(d is not None for d in days):
+            names = [_DAYS[lang][d] for d in days]  # type: ignore[index]
+            joined = (", ".join(names[:-1]) + " and " + names[-1]) if en and len(names) > 1 else \
+                (", ".join(names[:-1]) + " và " + names[-1]) if len(names) > 1 else names[0]
+            return f"every {joined} at {at}" if en else f"mỗi {joined} lúc {at}"
+        return str(cron)
+    if dow == "*" and dom.isdigit():
+        return f"on day {int(dom)} of every month at {at}" if en else f"ngày {int(dom)} hằng tháng lúc {at}"
+    return str(cron)

@@ -8,8 +8,9 @@ import streamlit as st
 
 from ui import loaders
 from ui.common import fmt_dt
-from ui.i18n import t
+from ui.i18n import current_language, t
 from ui.resources import SESSION_KEYS
+from ui.shaping import schedule_words
 
 __all__ = ["schedule_editor", "job_progress", "DONE"]
 
@@ -24,7 +25,7 @@ def schedule_editor(store: Any, config: Any, sched: Any, *, editable: bool, cour
 
     eff = effective_settings(store, config)
     if not editable:
-        st.caption(t("jb.schedule_ro", cron=eff.schedule, tz=eff.timezone,
+        st.caption(t("jb.schedule_ro", cron=schedule_words(eff.schedule, current_language()), tz=eff.timezone,
                      state=t("jb.on") if eff.enabled else t("jb.off")))
         return
     c1, c2, c3 = st.columns([2, 2, 1])
@@ -33,6 +34,7 @@ def schedule_editor(store: Any, config: Any, sched: Any, *, editable: bool, cour
     enabled = c3.checkbox(t("jb.enabled"), value=bool(eff.enabled), key="sched_enabled")
     try:
         fires = validate_cron(cron, tz)
+        st.caption(t("jb.in_words", words=schedule_words(cron, current_language())))
         st.caption(t("jb.next", times=", ".join(f.strftime("%Y-%m-%d %H:%M %Z") for f in fires)))
         valid = True
     except ValueError as exc:

@@ -16,6 +16,7 @@ from .simple import (
     UserRepository,
 )
 from .snapshots import CHUNK_ROWS, SnapshotRepository
+from .tokens import TokenRepository
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -38,6 +39,7 @@ __all__ = [
     "RunRepository",
     "SettingsRepository",
     "SnapshotRepository",
+    "TokenRepository",
     "UserRepository",
     "error_doc",
 ]

@@ -40,7 +40,7 @@ def test_message_two_students_and_see_the_contacts(teacher, populated):
     two = [int(u) for u in frame["Student id"].head(2)]
     inbox = demo_moodle()
     before = len(inbox.messages)
-    at.multiselect(key="act_pick").set_value(two).run()
+    at.multiselect(key="act_pick_en").set_value(two).run()
     assert "Hello" in at.text_area(key="act_template").value
     at.button(key="act_send").click().run()
     assert not errors(at), errors(at)
@@ -66,7 +66,7 @@ def test_refusals_are_shown_and_logged(teacher, populated):
     one = int(table(at, "Why contact")["Student id"].iloc[-1])
     inbox.faults.messaging_disabled = True
     try:
-        at.multiselect(key="act_pick").set_value([one]).run()
+        at.multiselect(key="act_pick_en").set_value([one]).run()
         at.button(key="act_send").click().run()
     finally:
         inbox.faults.messaging_disabled = False

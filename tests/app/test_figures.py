@@ -63,7 +63,12 @@ def test_sankey_two_runs_counts_movers():
     fig = figures.sankey_two_runs(before, after, {0: "A"}, {0: "A", 1: "B"})
     link = fig.data[0].link
     assert sorted(link.value) == [3, 7] and sum(link.value) == 10
-    assert "A (before)" in fig.data[0].node.label
+    assert list(fig.data[0].node.label) == ["A", "A", "B"]  # the run's name heads its column instead
+    assert [a.text for a in fig.layout.annotations] == ["<b>before</b>", "<b>after</b>"]
+    # readable: 14 px labels, whole students in the hover ("2 students", never "2.00 students")
+    assert fig.data[0].textfont.size >= 14 and ",.0f" in fig.data[0].link.hovertemplate
+    assert "sinh viên" in figures.sankey_two_runs(before, after, {0: "A"}, {0: "A", 1: "B"},
+                                                   unit="sinh viên").data[0].link.hovertemplate
 
 
 def test_sankey_across_runs_links_consecutive_runs_only():
@@ -71,6 +76,8 @@ def test_sankey_across_runs_links_consecutive_runs_only():
     fig = figures.sankey_runs(runs, [{0: "A", 1: "B"}] * 3, ["w1", "w2", "w3"])
     assert sum(fig.data[0].link.value) == 6  # 3 students x 2 steps
     assert len(fig.data[0].node.label) == 2 + 2 + 1  # run 3 has only group B
+    assert sorted(set(fig.data[0].node.x)) == [0.001, 0.5, 0.999]  # one column per run, never overlapping
+    assert fig.layout.height >= 420
 
 
 def test_diagnostic_charts_mark_knee_and_chosen_k():
@@ -96,7 +103,7 @@ def test_drift_activity_and_path():
                                     "total_views": 7, "avg_activity_per_student_per_day": 0.5},
                                    {"extraction_date": "2026-01-01", "file_views": 1, "quiz_views": 1,
                                     "total_views": 2, "avg_activity_per_student_per_day": 0.1}])
-    assert [tr.name for tr in act.data][:2] == ["file", "quiz"] and act.layout.barmode == "stack"
+    assert [tr.name for tr in act.data][:2] == ["File views", "Quiz views"] and act.layout.barmode == "stack"
     assert list(act.data[0].x) == ["2026-01-01", "2026-01-02"]
     path = figures.student_path([{"timestamp": "2026-01-01", "cluster_id": 0, "transition_type": "initial"},
                                  {"timestamp": "2026-01-08", "cluster_id": 3, "transition_type": "moved"}],
@@ -148,3 +155,44 @@ def test_every_key_used_in_the_ui_is_defined():
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+\.[a-z0-9_.]+)["']""", path.read_text()))
     missing = sorted(k for k in used if k not in STRINGS["en"])
     assert not missing, missing
+
+
+def test_activity_chart_axes_never_negative_and_plain_legends():
+    rows = [{"extraction_date": f"2026-01-0{d}", "file_views": d, "quiz_views": 0, "total_views": d,
+             "avg_activity_per_student_per_day": 0.0 if d == 1 else 0.5} for d in range(1, 4)]
+    fig = figures.activity_trends(rows, labels={"file_views": "File views", "quiz_views": "Quiz views"})
+    assert {tr.name for tr in fig.data if tr.type == "bar"} == {"File views", "Quiz views"}
+    assert fig.layout.yaxis.rangemode == "tozero" and fig.layout.yaxis2.rangemode == "tozero"
+
+
+def test_activity_headline_covers_the_report_period():
+    from ui.shaping import activity_headline
+
+    frame = pd.DataFrame({"extraction_date": ["2026-01-01", "2026-01-02", "2026-01-03"],
+                          "total_views": [400, 300, 38], "num_students": [180, 180, 180], "active_days": [1, 1, 1]})
+    head = activity_headline(frame)
+    assert head["views"] == 738 and head["active_days"] == 3 and head["days"] == 3  # not the last day's 38 / 1
+    assert head["avg"] == round(738 / 180 / 3, 2) and str(head["start"]) == "2026-01-01"
+
+
+@pytest.mark.parametrize(("cron", "en", "vi"), [
+    ("0 2 * * *", "every day at 02:00", "hằng ngày lúc 02:00"),
+    ("30 7 * * 1", "every Monday at 07:30", "mỗi thứ Hai lúc 07:30"),
+    ("0 6 * * 1-5", "on weekdays at 06:00", "các ngày trong tuần (thứ Hai đến thứ Sáu) lúc 06:00"),
+    ("*/15 * * * *", "every 15 minutes", "mỗi 15 phút"),
+    ("0 3 1 * *", "on day 1 of every month at 03:00", "ngày 1 hằng tháng lúc 03:00"),
+    ("0 2 */2 1 *", "0 2 */2 1 *", "0 2 */2 1 *"),  # an unusual line is shown as it is
+])
+def test_schedule_in_plain_words(cron, en, vi):
+    from ui.shaping import schedule_words
+
+    assert schedule_words(cron, "en") == en and schedule_words(cron, "vi") == vi
+
+
+def test_crontab_weekday_numbers_mean_what_crontab_means():
+    """APScheduler counts weekdays from Monday = 0: "1" in a crontab line must still be Monday."""
+    from jobs.scheduler import validate_cron
+
+    assert {d.strftime("%a") for d in validate_cron("30 7 * * 1", "UTC", count=4)} == {"Mon"}
+    assert {d.strftime("%a") for d in validate_cron("0 6 * * 1-5", "UTC", count=10)} == {"Mon", "Tue", "Wed", "Thu", "Fri"}
+    assert {d.strftime("%a") for d in validate_cron("0 6 * * 0,7", "UTC", count=3)} == {"Sun"}

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from jobs.scheduler import (
+    ANNOUNCE_JOB_ID,
     CATCH_UP_JOB_ID,
+    CLAIM_JOB_ID,
     MAINTENANCE_JOB_ID,
     NIGHTLY_JOB_ID,
     build_scheduler,
@@ -81,7 +83,8 @@ def test_disabled_schedule_has_no_nightly_job(store, config, clock):
 
     save_settings(store, enabled=False)
     sched = build_scheduler(store, config, start=False, clock=clock)
-    assert {j.id for j in sched.get_jobs()} == {MAINTENANCE_JOB_ID}
+    # no nightly; the process still claims shared course jobs and says it is alive
+    assert {j.id for j in sched.get_jobs()} == {MAINTENANCE_JOB_ID, CLAIM_JOB_ID, ANNOUNCE_JOB_ID}
 
 
 def test_reschedule_validates_and_applies(store, config, clock):
@@ -140,10 +143,13 @@ def test_started_scheduler_runs_due_retries_and_the_missed_nightly(store, config
     sched = build_scheduler(store, cfg)
     try:
         assert _wait(lambda: store.jobs.get(due)["status"] == "succeeded")
-        assert _wait(lambda: any(j["trigger"] == "schedule" and j["status"] == "succeeded"
-                                 for j in store.jobs.recent()))
+        assert _wait(lambda: sum(j["trigger"] == "schedule" and j["status"] == "succeeded"
+                                 for j in store.jobs.recent()) == 3)
     finally:
         sched.shutdown(wait=True)
     nightly = [j for j in store.jobs.recent() if j["trigger"] == "schedule" and j["job_id"] != "old-nightly"]
-    assert len(nightly) == 1 and nightly[0]["course_ids"] == [201, 202]
+    # one shared job per course, for the one missed fire time
+    assert sorted(c for j in nightly for c in j["course_ids"]) == [201, 202]
+    assert all(j["shared"] and len(j["course_ids"]) == 1 for j in nightly)
+    assert len({j["fire_time"] for j in nightly}) == 1
     assert sorted(c for c, _ in calls) == [201, 201, 202]
