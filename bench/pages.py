@@ -258,6 +258,7 @@ def browser_page(data_dir: Path, key: str, chromium: str, password: str) -> dict
 
 
 def run(quick: bool = False, log: Any = print) -> list[Result]:
+    import os
     import secrets
     import shutil
 
@@ -268,18 +269,29 @@ def run(quick: bool = False, log: Any = print) -> list[Result]:
     keys = list(QUICK_PAGES) if quick else [k for k in PAGE_ROUTES if k in PAGES]
     as_of = bench_as_of()
     results = []
+    reuse = os.environ.get("BENCH_PAGES_DATA")   # a data folder filled by an earlier run (see below)
     with tempfile.TemporaryDirectory(prefix="cohortlens-bench-pages-") as tmp:
-        data = Path(tmp) / "data"
-        data.mkdir()
-        log(f"  pages: writing {n_runs} weekly runs of a {n_students:,}-student course (+ two small ones) ...")
-        built = run_child("build_history", {"data_dir": str(data), "course_id": COURSE_ID,
-                                            "n_students": n_students, "runs": n_runs, "as_of": as_of.isoformat()})
-        for cid in (WARM_COURSE, BASE_COURSE):
-            run_child("build_history", {"data_dir": str(data), "course_id": cid, "n_students": SMALL[0],
-                                        "runs": SMALL[1], "as_of": as_of.isoformat()})
+        data = Path(reuse) if reuse else Path(tmp) / "data"
+        password = os.environ.get("BENCH_PAGES_PASSWORD") or "bench-" + secrets.token_urlsafe(12)
+        if reuse:
+            # BENCH_PAGES_DATA: a copy of a folder this benchmark filled (its admin password in
+            # BENCH_PAGES_PASSWORD); building 52 runs of 5,000 students takes minutes on a busy box
+            from storage import open_store
+
+            store = open_store(data_dir=data)
+            built = {"runs": store.runs.count(COURSE_ID), "history_entries": n_runs, "clones_s": 0.0, "reused": True}
+            store.close()
+        else:
+            data.mkdir()
+            log(f"  pages: writing {n_runs} weekly runs of a {n_students:,}-student course (+ two small ones) ...")
+            built = run_child("build_history", {"data_dir": str(data), "course_id": COURSE_ID,
+                                                "n_students": n_students, "runs": n_runs,
+                                                "as_of": as_of.isoformat()})
+            for cid in (WARM_COURSE, BASE_COURSE):
+                run_child("build_history", {"data_dir": str(data), "course_id": cid, "n_students": SMALL[0],
+                                            "runs": SMALL[1], "as_of": as_of.isoformat()})
         log(f"  pages: history ready ({built['runs']} runs, {built['history_entries']} history entries per "
             f"student; clones written in {built['clones_s']:.1f}s); one fresh app server per page ...")
-        password = "bench-" + secrets.token_urlsafe(12)
         for key in keys:
             got = browser_page(data, key, chromium, password)
             ok = got["errors"] == 0 and got["seconds"] < TARGET_SECONDS
