@@ -138,6 +138,9 @@ def test_quiz_grades(fake: FakeMoodleServer, tokens: dict[str, str], demo_site: 
     assert [call["args"]["userid"] for call in fake.calls("gradereport_user_get_grade_items")] == ["0"]
     per_user = client(fake, tokens, grades_mode="per_user").quiz_grades(102, ids)
     assert len(fake.calls("gradereport_user_get_grade_items")) == 1 + len(ids)
+    capped = client(fake, tokens, course_grades_max=len(ids) - 1)       # auto, above the cap: per student
+    capped.quiz_grades(102, ids)
+    assert capped.grades_used == "per_user"
     key = ["userid", "id"]
     assert per_user.sort_values(key).reset_index(drop=True).equals(grades.sort_values(key).reset_index(drop=True))
     everything = c.grade_items(102, ids[0])[0]["gradeitems"]
