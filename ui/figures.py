@@ -421,7 +421,7 @@ def activity_trends(rows: Sequence[Mapping[str, Any]], *, title: str = "Course a
                         hovertemplate="%{x|%Y-%m-%d}<br>" + y2_title + ": %{y:.2f}<extra></extra>")
         # counts and rates cannot go below zero: both axes start at 0
         fig.update_layout(yaxis2={"title": {"text": y2_title}, "overlaying": "y", "side": "right", "showgrid": False,
-                                  "rangemode": "tozero"})
+                                  "rangemode": "tozero", "tickformat": ".1f"})
     fig.update_layout(yaxis={"rangemode": "tozero"})
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig
