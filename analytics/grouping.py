@@ -60,7 +60,7 @@ SPREAD_RATIO = 3.0
 QUALITY_RUNS = 2
 REFIT_GAIN = 0.05
 #: A better k: the vote's k has a silhouette at least this much above the model's k (same fresh data) ...
-BETTER_K_GAIN = 0.05
+BETTER_K_GAIN = 0.03
 #: ... and at least two criteria back it, for this many consecutive runs.
 BETTER_K_RUNS = 3
 #: Weak structure: no k reaches this silhouette and the three criteria do not agree.

@@ -8,6 +8,7 @@ A token carries its user's current role and grants (read from the store on every
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -54,25 +55,35 @@ class Ctx:
     """What a handler gets: the store, config, scheduler and the authenticated user (if any)."""
 
     def __init__(self, request: Request) -> None:
+        from jobs.config import load_config
         from jobs.service import current
+        from storage import open_store
 
         svc = current()
-        if svc is not None:
-            self.store, self.config, self.scheduler = svc.store, svc.config, svc.scheduler
-        else:  # served without the lifespan (e.g. a bare ASGI server): open the store from the config
-            from jobs.config import load_config
-            from storage import open_store
+        self.config = svc.config if svc is not None else load_config()
+        self.scheduler = svc.scheduler if svc is not None else None
+        self.store = svc.store if svc is not None else None
+        self.store_error: str | None = None
+        if self.store is None:  # no lifespan (a bare ASGI server), or the store did not open at start
+            try:
+                self.store = open_store(self.config.mongodb_uri, data_dir=self.config.data_dir)
+            except Exception as exc:
+                from jobs.errors import describe_error
 
-            self.config = load_config()
-            self.store = open_store(self.config.mongodb_uri, data_dir=self.config.data_dir)
-            self.scheduler = None
+                err = describe_error(exc, self.config.secrets, data_dir=self.config.data_dir)
+                self.store_error = f"{err['type']}: {err['message']}"
         self.request = request
         self.user: dict | None = None
+
+    def require_store(self) -> None:
+        if self.store is None:
+            raise ApiError(503, "unavailable", f"the database cannot be used: {self.store_error}")
 
     # -- auth ----------------------------------------------------------------------------------
     def authenticate(self) -> dict:
         from jobs.tokens import authenticate
 
+        self.require_store()
         header = self.request.headers.get("authorization") or ""
         scheme, _, token = header.partition(" ")
         if not header:
@@ -142,7 +153,7 @@ def endpoint(methods: dict[str, Callable[[Ctx], Any]], *, auth: bool = True) -> 
             from jobs.errors import describe_error
             from storage import is_transient_error
 
-            err = describe_error(exc)
+            err = describe_error(exc, data_dir=os.environ.get("COHORTLENS_DATA_DIR"))
             status = 503 if is_transient_error(exc) else 500
             return _error(status, "unavailable" if status == 503 else "internal_error",
                           f"{err['type']}: {err['message']}")
@@ -158,6 +169,9 @@ def endpoint(methods: dict[str, Callable[[Ctx], Any]], *, auth: bool = True) -> 
 def get_health(ctx: Ctx) -> dict:
     from jobs.ops import overall_health
 
+    if ctx.store is None:
+        return {"status": "critical", "database": {"ok": False, "error": ctx.store_error},
+                "problems": [f"database: {ctx.store_error}"], "api_version": API_VERSION}
     out = overall_health(ctx.store, ctx.config, scheduler=ctx.scheduler)
     out["api_version"] = API_VERSION
     return out

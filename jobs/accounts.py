@@ -110,7 +110,7 @@ def _other_admins(store: Any, username: str) -> list[dict]:
 
 
 def save_user(store: Any, username: str, *, name: str | None = None, password: str = "", role: str,
-              courses: Iterable[int] = ()) -> dict:
+              courses: Iterable[int] = (), email: str | None = None) -> dict:
     """Create or update a user; an empty password keeps the stored hash (a new user needs one)."""
     username = _username(username)
     if role not in ROLES:
@@ -122,11 +122,15 @@ def save_user(store: Any, username: str, *, name: str | None = None, password: s
             and not _other_admins(store, username):
         raise ValueError(f"{username} is the only admin: make another admin first")
     grants = sorted({int(c) for c in courses or []})
+    if email is not None and email and ("@" not in email or any(ch.isspace() for ch in email)):
+        raise ValueError(f"not an email address: {email!r}")
     if existing is not None and not password:
         doc = {**existing, "name": name or existing.get("name"), "role": role, "courses": grants}
+        if email is not None:
+            doc["email"] = email
     else:
         doc = make_user(username, password, role=role, name=name or (existing or {}).get("name") or username,
-                        email=(existing or {}).get("email"), courses=grants)
+                        email=email if email is not None else (existing or {}).get("email"), courses=grants)
         if existing is not None:
             doc["created_at"] = existing.get("created_at", doc["created_at"])
     store.users.upsert(doc)
@@ -167,4 +171,5 @@ def public_user(user: dict) -> dict:
     """A user without the password hash (for listings)."""
     return {"username": user["username"], "name": user.get("name") or user["username"],
             "role": user.get("role"), "courses": [int(c) for c in user.get("courses") or []],
+            "email": user.get("email") or "",
             "created_at": user.get("created_at")}

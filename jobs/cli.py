@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     uadd.add_argument("--course", type=int, action="append", default=[], metavar="ID",
                       help="grant a course (repeat for several)")
     uadd.add_argument("--full-name", default=None, help="display name")
+    uadd.add_argument("--email", default=None, help="address for the daily digest / failure notices")
     upw = usub.add_parser("passwd", help="set a user's password (stdin or COHORTLENS_NEW_PASSWORD)")
     upw.add_argument("name")
     urm = usub.add_parser("remove", help="delete a user and revoke their API tokens")
@@ -191,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--user", default=None)
     trv = tsub.add_parser("revoke", help="revoke a token by its token_id (or the token itself)")
     trv.add_argument("token_id")
+
+    notify = sub.add_parser("notify", help="notifications: send the daily digest now, or a test message")
+    nsub = notify.add_subparsers(dest="notify_command", required=True)
+    ndig = nsub.add_parser("digest", help="send every user's digest now (JSON report)")
+    ndig.add_argument("--force", action="store_true", help="even if today's digest was already sent")
+    nsub.add_parser("test", help="send a test message through every configured channel")
 
     worker = sub.add_parser("worker", help="run a worker in the foreground: the scheduler, claiming queued "
                                            "course jobs from the shared store, until Ctrl-C / SIGTERM")
@@ -316,6 +323,9 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     if status == "skipped":
         return _fail(f"course {args.course} skipped: {outcome.get('reason')}", EXIT_SKIPPED)
     err = outcome.get("error") or job.get("error") or {}
+    if not err.get("message"):  # never "failed: None: None"
+        err = {"type": "JobNotFinished", "message": f"job {job_id} ended as {status or 'unknown'} without a "
+                                                    "recorded error; see: python -m jobs status"}
     retry = (job.get("stats") or {}).get("retry_job_id")
     extra = f" (retry job {retry} scheduled)" if retry else ""
     return _fail(f"course {args.course} failed: {err.get('type')}: {err.get('message')}{extra}")
@@ -448,7 +458,7 @@ def _cmd_users(args: argparse.Namespace, config: Config) -> int:
         if args.users_command == "add":
             existed = store.users.get(args.name.strip().lower()) is not None
             doc = accounts.save_user(store, args.name, name=args.full_name, password=_read_password(),
-                                     role=args.role, courses=args.course)
+                                     role=args.role, courses=args.course, email=args.email)
             _emit({**accounts.public_user(doc), "status": "updated" if existed else "created"})
         elif args.users_command == "passwd":
             doc = accounts.set_password(store, args.name, _read_password("New password: "))
@@ -497,6 +507,26 @@ def _cmd_token(args: argparse.Namespace, config: Config) -> int:
         return _fail(f"no live token {token_id[:16]!r} (see: python -m jobs token list)")
     _emit({"token_id": token_id, "status": "revoked"})
     return EXIT_OK
+
+
+def _cmd_notify(args: argparse.Namespace, config: Config) -> int:
+    from jobs import notify
+
+    store = _open(config)
+    settings = effective_settings(store, config)
+    if not notify.channels(settings):
+        return _fail("no notification channel is configured: set SMTP_HOST and/or NOTIFY_WEBHOOK_URL")
+    if args.notify_command == "digest":
+        report = notify.send_daily_digest(store, config, force=args.force)
+    else:
+        admins = [u["email"] for u in store.users.list() if u.get("role") == "admin" and u.get("email")]
+        report = notify._deliver(settings, to=admins, subject="CohortLens: test notification",
+                                 body="This is a test message from python -m jobs notify test.",
+                                 payload={"type": "test"})
+    _emit(report)
+    failed = [v for r in ([report] if "sent" not in report else report["sent"]) for k, v in r.items()
+              if k in ("email", "webhook") and v != "sent"]
+    return _fail(f"some notifications failed: {failed}") if failed else EXIT_OK
 
 
 def _cmd_worker(args: argparse.Namespace, config: Config) -> int:
@@ -557,6 +587,7 @@ _COMMANDS = {
     "pin": _cmd_pin,
     "regroup": _cmd_regroup,
     "frame": _cmd_frame,
+    "notify": _cmd_notify,
 }
 
 
@@ -576,6 +607,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:
-        err = describe_error(exc, config.secrets)
+        err = describe_error(exc, config.secrets, data_dir=config.data_dir)
         log.debug("command failed", exc_info=True)
         return _fail(f"{err['type']}: {err['message']}")

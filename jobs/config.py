@@ -31,7 +31,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Fields whose values are secrets: redacted in repr, never written to the store.
-SECRET_FIELDS = ("mongodb_uri", "moodle_standard_token", "moodle_custom_token", "gemini_api_key")
+SECRET_FIELDS = ("mongodb_uri", "moodle_standard_token", "moodle_custom_token", "gemini_api_key", "smtp_password",
+                 "notify_webhook_url")
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
@@ -78,6 +79,17 @@ class Config:
     retry_poll_s: float = 30.0
     #: how often every scheduler looks for queued shared (nightly per-course) jobs to claim
     claim_poll_s: float = 5.0
+    #: notifications (jobs/notify.py): email through SMTP and/or a webhook; both off when unset
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "cohortlens@localhost"
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    notify_webhook_url: str | None = None
+    notify_digest_schedule: str = "0 7 * * *"
+    notify_enabled: bool = True
     #: course id -> {"enabled": bool, "k": int | None} (store.courses flags + admin settings)
     courses: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     #: the courses the nightly job covers; None = every course the source lists (minus disabled ones)
@@ -164,6 +176,16 @@ _ENV: dict[str, tuple[str, Any]] = {
     "CLUSTER_JOB_MISFIRE_GRACE": ("misfire_grace_s", float),
     "COHORTLENS_RETRY_POLL": ("retry_poll_s", float),
     "COHORTLENS_CLAIM_POLL": ("claim_poll_s", float),
+    "SMTP_HOST": ("smtp_host", str),
+    "SMTP_PORT": ("smtp_port", int),
+    "SMTP_USER": ("smtp_user", str),
+    "SMTP_PASSWORD": ("smtp_password", str),
+    "SMTP_FROM": ("smtp_from", str),
+    "SMTP_STARTTLS": ("smtp_starttls", _bool),
+    "SMTP_SSL": ("smtp_ssl", _bool),
+    "NOTIFY_WEBHOOK_URL": ("notify_webhook_url", str),
+    "NOTIFY_DIGEST_SCHEDULE": ("notify_digest_schedule", str),
+    "NOTIFY_ENABLED": ("notify_enabled", _bool),
 }
 
 

@@ -45,12 +45,24 @@ def live_schedulers(store: Any) -> list[dict]:
 
 
 def _last_nightly(store: Any) -> dict | None:
-    for job in store.jobs.recent(limit=200):
-        if job.get("trigger") == "schedule":
-            return {"job_id": job["job_id"], "status": job.get("status"), "created_at": job.get("created_at"),
-                    "finished_at": job.get("finished_at"),
-                    "error": (job.get("error") or {}).get("message") if isinstance(job.get("error"), dict) else None}
-    return None
+    """The latest scheduled run: its fire time, status over its per-course jobs, course counts."""
+    from jobs.runner import nightly_summary
+
+    recent = [j for j in store.jobs.recent(limit=500) if j.get("trigger") == "schedule"]
+    if not recent:
+        return None
+    last = recent[0]
+    fire = last.get("fire_time")
+    group = [j for j in recent if fire is not None and j.get("fire_time") == fire] or [last]
+    summary = nightly_summary(store, [j["job_id"] for j in group], fire_time=fire)
+    statuses = [j.get("status") for j in group]
+    errors = [(j.get("error") or {}).get("message") for j in group if isinstance(j.get("error"), dict)]
+    return {"fire_time": fire, "status": summary["status"], "created_at": last.get("created_at"),
+            "finished_at": max((j.get("finished_at") for j in group if j.get("finished_at")), default=None),
+            "jobs": len(group), "courses": len(summary["course_ids"]),
+            "succeeded": statuses.count("succeeded"), "failed": statuses.count("failed"),
+            "skipped": statuses.count("skipped"), "interrupted": statuses.count("interrupted"),
+            "error": next((e for e in errors if e), None)}
 
 
 def overall_health(store: Any, config: Config, *, scheduler: Any = None, now: datetime | None = None,
@@ -95,8 +107,9 @@ def overall_health(store: Any, config: Config, *, scheduler: Any = None, now: da
         problems.append(f"failing courses: {', '.join(map(str, runs['failing_courses']))}")
     if runs["stale_courses"]:
         problems.append(f"stale courses (no fresh run): {', '.join(map(str, runs['stale_courses']))}")
-    if last and last["status"] in ("failed", "interrupted"):
-        problems.append(f"the last scheduled run {last['status']}")
+    if last and last["status"] == "failed":
+        problems.append(f"the last scheduled run failed ({last['failed']} failed, {last['interrupted']} "
+                        f"interrupted of {last['jobs']} course job(s))")
     status = {"healthy": "ok"}.get(runs["status"], runs["status"])
     if status == "ok" and problems:
         status = "warning"

@@ -269,7 +269,7 @@ def _holder_job_id(store: Any, key: str) -> tuple[str | None, str | None]:
 
 
 def _course_outcome_error(exc: BaseException, settings: Config) -> dict:
-    return describe_error(exc, settings.secrets)
+    return describe_error(exc, settings.secrets, data_dir=settings.data_dir)
 
 
 def _run_one_course(store: Any, job: dict, course_id: int, settings: Config, hb: _Heartbeat, clock: Clock,
@@ -378,7 +378,7 @@ def execute_job(store: Any, job_id: str, *, config: Config | None = None, clock:
             try:
                 course_ids = _resolve_courses(store, job, settings)
             except Exception as exc:  # listing courses failed (Moodle down): the whole job fails
-                err = describe_error(exc, settings.secrets)
+                err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
                 course_ids = []
                 results[-1] = {"course_id": None, "status": "failed", "error": err,
                                "transient": err["kind"] == "transient"}
@@ -420,10 +420,10 @@ def execute_job(store: Any, job_id: str, *, config: Config | None = None, clock:
                         try:
                             finish(cid, fut.result())
                         except Exception as exc:  # the store failed around the course (lease, result)
-                            err = describe_error(exc, settings.secrets)
+                            err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
                             finish(cid, {"status": "failed", "error": err, "transient": err["kind"] == "transient"})
     except Exception as exc:  # the bookkeeping itself failed (e.g. the database went away)
-        err = describe_error(exc, settings.secrets)
+        err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
         log.error("job %s: %s: %s", job_id, err["type"], err["message"])
         try:
             for cid in job.get("course_ids") or []:
@@ -432,9 +432,10 @@ def execute_job(store: Any, job_id: str, *, config: Config | None = None, clock:
             return _finalise(store, job, results, attempt, settings, now_fn)
         except Exception:  # still failing: recover() will mark the job interrupted once its heartbeat is stale
             log.error("job %s could not be recorded; recovery will pick it up", job_id)
-            return None
+            return {"job_id": job_id, "status": "failed", "error": err, "recorded": False,
+                    "course_ids": job.get("course_ids"), "result": {}}
     except BaseException as exc:  # KeyboardInterrupt / SystemExit mid-job: record, then re-raise
-        err = describe_error(exc, settings.secrets)
+        err = describe_error(exc, settings.secrets, data_dir=settings.data_dir)
         try:
             store.jobs.finish_attempt(job_id, "interrupted", number=attempt, error=err, now=now_fn())
             store.jobs.set_status(job_id, "interrupted", error=err, expected="running", now=now_fn())
@@ -498,7 +499,12 @@ def _finalise(store: Any, job: dict, results: dict[int, dict], attempt: int, set
     if not updated:
         log.warning("job %s changed state while running (recovered elsewhere?); outcome kept in results",
                     job_id)
-    return store.jobs.get(job_id)
+    final = store.jobs.get(job_id)
+    if updated and status == "failed" and "retry_job_id" not in stats and not job.get("dry_run") and final:
+        from jobs.notify import notify_failure  # failed for good: tell the admins (never raises)
+
+        notify_failure(store, final, settings)
+    return final
 
 
 # ------------------------------------------------------------------------------ retries, recovery

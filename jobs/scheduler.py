@@ -220,6 +220,17 @@ def build_scheduler(store: Any, config: Config, *, start: bool = True, clock: Cl
                       name="scheduler liveness", kwargs={"store": store, "role": role}, replace_existing=True,
                       max_instances=1, coalesce=True, misfire_grace_time=30)
     announce(store, role)
+    from jobs.notify import DIGEST_JOB_ID, channels
+
+    if nightly and channels(settings):
+        try:
+            digest_trigger = cron_trigger(settings.notify_digest_schedule, settings.timezone)
+        except ValueError as exc:
+            log.error("daily digest not scheduled: %s", exc)
+        else:
+            scheduler.add_job("jobs.notify:send_daily_digest", digest_trigger, id=DIGEST_JOB_ID,
+                              name="daily digest", kwargs={"store": store, "config": config},
+                              replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=3600)
     if catch_up and settings.enabled and nightly:
         last = _last_nightly_at(store)
         missed = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -103,7 +104,18 @@ def start(config: Config | None = None, *, started_by: str = "server", out: Text
         config = config or load_config()
         from storage import open_store
 
-        store = open_store(config.mongodb_uri, data_dir=config.data_dir)
+        try:
+            store = open_store(config.mongodb_uri, data_dir=config.data_dir)
+        except Exception as exc:  # the server still starts: health says critical, pages show the problem
+            from jobs.errors import describe_error
+
+            err = describe_error(exc, config.secrets, data_dir=config.data_dir)
+            svc = Service(store=None, config=config, started_by=started_by,
+                          scheduler_error=f"the store did not open: {err['message']}")
+            print(f"CohortLens: cannot open the store: {err['type']}: {err['message']}", file=sys.stderr,
+                  flush=True)
+            _CURRENT = svc
+            return svc
         svc = Service(store=store, config=config, started_by=started_by)
         if first_start:
             from jobs.accounts import ensure_admin
@@ -164,6 +176,8 @@ def stop(grace_s: float | None = None) -> list[dict]:
             log.debug("scheduler shutdown: %s", exc.__class__.__name__)
     from jobs.runner import interrupt_own_jobs, own_running_jobs
 
+    if svc.store is None:
+        return []
     deadline = time.monotonic() + (_grace_s() if grace_s is None else grace_s)
     try:
         while own_running_jobs(svc.store) and time.monotonic() < deadline:

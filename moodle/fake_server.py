@@ -74,6 +74,7 @@ class Faults:
     truncated: int = 0                   # next N calls send half of their JSON
     slow: int = 0                        # next N calls wait `slow_seconds` before answering
     slow_seconds: float = 2.0
+    latency_s: float = 0.0               # every call waits this long first (a remote Moodle's round trip)
     empty_body: int = 0                  # next N calls answer an empty 200 (REST disabled)
     html_page: int = 0                   # next N calls answer a 200 HTML login page (wrong URL, SSO proxy)
     drop_connection: int = 0             # next N calls close the socket without an answer
@@ -710,6 +711,8 @@ def _make_handler(server: FakeMoodleServer) -> type[BaseHTTPRequestHandler]:
                 html = not (drop or fail or empty) and faults.take("html_page")
                 slow = faults.take("slow")
                 truncate = faults.take("truncated")
+            if faults.latency_s > 0:
+                time.sleep(faults.latency_s)
             if slow:
                 time.sleep(faults.slow_seconds)
             if drop:

@@ -360,6 +360,8 @@ _T = [
     ("st.col.user", "User", "Người dùng"),
     ("st.col.role", "Role", "Vai trò"),
     ("st.col.courses", "Courses", "Khóa học"),
+    ("st.email", "Email (digest, failure notices)", "Email (bản tin hằng ngày, báo lỗi)"),
+    ("st.email_help", "Empty keeps the stored address.", "Để trống: giữ địa chỉ đã lưu."),
     # API tokens (Settings)
     ("tk.title", "API tokens", "Token API"),
     ("tk.help", "A token lets another system (the LMS, reporting) use the JSON API at /api/ as a user, with "

@@ -40,7 +40,7 @@ def get_store() -> Any:
     from storage import open_store
 
     svc = current()
-    if svc is not None and not getattr(svc.store, "closed", False):
+    if svc is not None and svc.store is not None and not getattr(svc.store, "closed", False):
         return svc.store
     return open_store()
 

@@ -29,10 +29,12 @@ def users_section(store: Any, me: dict, courses: list[int]) -> None:
         name = c2.text_input(t("st.name"), key="user_fullname")
         password = c1.text_input(t("st.password"), type="password", key="user_password")
         role = c2.selectbox(t("st.role"), list(ROLES), index=1, key="user_role")
+        email = c1.text_input(t("st.email"), key="user_email", help=t("st.email_help"))
         granted = st.multiselect(t("st.courses"), courses, key="user_courses")
         if st.form_submit_button(t("st.save_user")):
             try:
-                save_user(store, username, name=name, password=password, role=role, courses=granted)
+                save_user(store, username, name=name, password=password, role=role, courses=granted,
+                          email=email.strip() or None)
                 st.success(t("st.user_saved", user=username.strip().lower()))
             except ValueError as exc:
                 st.error(t("st.user_bad", msg=str(exc)))
