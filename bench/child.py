@@ -159,7 +159,24 @@ def task_build_history(args: dict[str, Any]) -> dict[str, Any]:
                          int(args["runs"]), _as_of(args["as_of"]))
 
 
+def _csv_task(reader: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def task(args: dict[str, Any]) -> dict[str, Any]:
+        """Read a log export with our importer or polars (bench.csv_import); own time and peak RSS."""
+        import bench.csv_import as csv_import
+
+        if reader == "polars":
+            import polars  # noqa: F401  (imports are not part of the measured read)
+        else:
+            import moodle.log_export  # noqa: F401
+        before = peak_rss_mb()
+        out = getattr(csv_import, f"read_{reader}")(args["path"])
+        return {**out, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before}
+    return task
+
+
 TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "csv_ours": _csv_task("ours"),
+    "csv_polars": _csv_task("polars"),
     "run_course": task_run_course,
     "nightly": task_nightly,
     "pages": task_pages,

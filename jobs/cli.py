@@ -113,6 +113,15 @@ def _iso(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r}") from None
 
 
+def _date_arg(text: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text.strip()[:10]).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jobs", description="CohortLens jobs without the web app.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)")
@@ -122,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--course", type=int, required=True, help="course id")
     run.add_argument("--source", type=_source_arg, default=None, help="demo | moodle | csv:PATH")
     run.add_argument("--as-of", type=_iso, default=None, help="data date (ISO); the demo serves logs up to it")
+    run.add_argument("--course-start", type=_date_arg, default=None,
+                     help="course start date (YYYY-MM-DD): places a log export's year-less times, checks its dates")
+    run.add_argument("--course-end", type=_date_arg, default=None, help="course end date (YYYY-MM-DD)")
     run.add_argument("--dry-run", action="store_true", help="compute everything, write nothing")
     run.add_argument("--export", metavar="FILE.csv", default=None,
                      help="write user_id,cluster_id,cluster_name for every student")
@@ -275,6 +287,12 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     from jobs.pipeline import export_assignments, run_course
     from jobs.runner import HOST, execute_job
 
+    if args.course_start or args.course_end:
+        from dataclasses import replace
+
+        if args.course_start and args.course_end and args.course_end < args.course_start:
+            return _fail(f"--course-end {args.course_end} is before --course-start {args.course_start}", EXIT_USAGE)
+        config = replace(config, course_start=args.course_start, course_end=args.course_end)
     store = _open(config)
     if args.k is not None and not args.dry_run:
         try:

@@ -75,6 +75,8 @@ class Config:
     heartbeat_timeout_s: float = 120.0
     lease_ttl_s: float = 60.0
     snapshot_retention: int = 12
+    #: days an uploaded log export is kept (Import page); older uploads are deleted
+    import_retention_days: int = 30
     misfire_grace_s: float = 6 * 3600.0
     retry_poll_s: float = 30.0
     #: how often every scheduler looks for queued shared (nightly per-course) jobs to claim
@@ -94,6 +96,10 @@ class Config:
     courses: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     #: the courses the nightly job covers; None = every course the source lists (minus disabled ones)
     nightly_courses: tuple[int, ...] | None = None
+    #: the course frame for this run (``python -m jobs run --course-start/--course-end``): dates that
+    #: place a log export's year-less times and judge its dates; a course's own frame wins
+    course_start: str | None = None
+    course_end: str | None = None
 
     def __repr__(self) -> str:
         parts = []
@@ -173,6 +179,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "COHORTLENS_HEARTBEAT_TIMEOUT": ("heartbeat_timeout_s", float),
     "COHORTLENS_LEASE_TTL": ("lease_ttl_s", float),
     "COHORTLENS_SNAPSHOT_RETENTION": ("snapshot_retention", int),
+    "COHORTLENS_IMPORT_RETENTION_DAYS": ("import_retention_days", int),
     "CLUSTER_JOB_MISFIRE_GRACE": ("misfire_grace_s", float),
     "COHORTLENS_RETRY_POLL": ("retry_poll_s", float),
     "COHORTLENS_CLAIM_POLL": ("claim_poll_s", float),
@@ -254,7 +261,7 @@ def _validate(config: Config) -> None:
         ZoneInfo(config.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown timezone {config.timezone!r} (use an IANA name such as Asia/Ho_Chi_Minh)") from None
-    for name in ("min_students", "max_parallel_courses", "snapshot_retention"):
+    for name in ("min_students", "max_parallel_courses", "snapshot_retention", "import_retention_days"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name}={getattr(config, name)} must be >= 1")
     config.retry_policy  # noqa: B018 - validates retry settings
@@ -271,6 +278,7 @@ SETTINGS_KEYS: dict[str, str] = {
     "llm_enabled": "llm_enabled",
     "min_students": "min_students",
     "snapshot_retention": "snapshot_retention",
+    "import_retention_days": "import_retention_days",
     "retry_attempts": "retry_attempts",
     "max_parallel_courses": "max_parallel_courses",
     "source": "source",
@@ -296,6 +304,15 @@ def course_settings(store: Any) -> dict[int, dict[str, Any]]:
             if cid is None:
                 continue
             out[int(cid)] = {"enabled": bool(doc.get("enabled", True)), "k": doc.get("k_pinned") or None}
+            frame = doc.get("frame") if isinstance(doc.get("frame"), Mapping) else {}
+            if frame.get("source") == "data":   # first/last log of an earlier run: not a course date
+                frame = {"timezone": frame.get("timezone")}
+            for key, value in (("course_start", frame.get("start")), ("course_end", frame.get("end")),
+                               ("course_timezone", frame.get("timezone") or doc.get("timezone"))):
+                if value not in (None, ""):
+                    out[int(cid)][key] = value
+            if isinstance(doc.get("upload"), Mapping):       # an imported course: re-run from its upload
+                out[int(cid)]["upload"] = dict(doc["upload"])
     except Exception as exc:
         log.warning("cannot read course flags: %s", exc.__class__.__name__)
     raw = _settings_get(store, "courses") or {}

@@ -173,7 +173,13 @@ class LogExportError(MoodleError, ValueError):
 
     kind = "bad_file"
 
+    #: longest message (the cause comes first; a hostile file cannot make a page of error text)
+    max_length = 500
+
     def __init__(self, message: str, *, row: int | None = None, column: str | None = None) -> None:
+        message = str(message)
+        if len(message) > self.max_length:
+            message = message[: self.max_length - 1] + "…"
         super().__init__(message)
         self.row = row
         self.column = column

@@ -32,11 +32,8 @@ users later unenrolled are dropped. Rows of origin ``cli`` / ``restore`` never m
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import json
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -55,10 +52,12 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "check_export",
     "course_data_from_export",
     "export_course_info",
     "read_gradebook_export",
     "read_log_export",
+    "unknown_ranges",
 ]
 
 CANONICAL_COLUMNS = ["time", "user", "user_full_name", "affected_user", "event_context", "component",
@@ -99,6 +98,10 @@ _HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "ip": ("ip address", "ip", "dia chi ip", "direccion ip", "adresse ip", "ip adresse", "endereco ip",
            "indirizzo ip", "ip adres", "alamat ip"),
     "course": ("course", "khoa hoc", "curso", "cours", "kurs", "corso", "cursus", "kursus"),
+    "email": ("email address", "email", "e mail", "dia chi email", "adresse de courriel", "correo electronico",
+              "e mail adresse", "endereco de email", "indirizzo email", "alamat email"),
+    "idnumber": ("id number", "idnumber", "so id", "ma so", "numero de id", "numero id", "id nummer",
+                 "numero de identificacion", "nomor id"),
 }
 _HEADER_LOOKUP = {alias: canon for canon, aliases in _HEADER_ALIASES.items() for alias in aliases}
 
@@ -159,140 +162,25 @@ _RE_CMID = re.compile(r"course module (?:with )?id '(\d+)'", re.IGNORECASE)
 
 # ------------------------------------------------------------------------------------------------
 # reading
-def _read_bytes(source: str | Path | bytes | IO[Any]) -> tuple[bytes | str, str]:
-    if isinstance(source, bytes | bytearray):
-        return bytes(source), "<bytes>"
-    if isinstance(source, str | Path) and not (isinstance(source, str) and "\n" in source):
-        path = Path(source)
-        if not path.exists():
-            raise LogExportError(f"The log export {path} does not exist.")
-        return path.read_bytes(), path.name
-    if isinstance(source, str):       # literal CSV text
-        return source, "<text>"
-    data = source.read()
-    return data, getattr(source, "name", "<upload>")
-
-
-def _decode(raw: bytes | str) -> str:
-    if isinstance(raw, str):
-        return raw.lstrip("\ufeff")
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                     (codecs.BOM_UTF16_BE, "utf-16")):
-        if raw.startswith(bom):
-            return raw.decode(enc)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
-
-
-def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _sniff_delimiter(text: str) -> str:
-    first = next((ln for ln in text[:65536].split("\n") if ln.strip()), "")
-    counts = {d: _count_outside_quotes(first, d) for d in (",", ";", "\t", "|")}
-    return max(counts, key=lambda d: counts[d]) if max(counts.values()) else ","
-
-
-def _arrow_columns(text: str, delim: str) -> list[np.ndarray] | None:
-    """All cells as object arrays (one per column), read by pyarrow's C++ CSV reader.
-
-    None when pyarrow is missing, or when any row has a different number of fields than the first
-    (the slower csv-module path then names the exact row).
-    """
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-    except ImportError:  # pragma: no cover
-        return None
-    bad: list[Any] = []
-
-    def on_invalid(row: Any) -> str:
-        bad.append(row)
-        return "skip"
-    try:
-        table = pcsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            read_options=pcsv.ReadOptions(autogenerate_column_names=True, block_size=8 << 20),
-            parse_options=pcsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True,
-                                            newlines_in_values=True, ignore_empty_lines=True,
-                                            invalid_row_handler=on_invalid),
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-        return None
-    if bad:
-        return None
-    out = []
-    for col in table.columns:
-        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-            col = col.cast(pa.string())
-        out.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object))
-    return out
-
-
-def _rows_from_text(text: str) -> list[list[str]]:
-    text = _normalise_newlines(text)
-    delim = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"', doublequote=True,
-                        skipinitialspace=False, strict=False)
-    return [row for row in reader]
-
-
-def _count_outside_quotes(line: str, ch: str) -> int:
-    n, quoted = 0, False
-    for c in line:
-        if c == '"':
-            quoted = not quoted
-        elif c == ch and not quoted:
-            n += 1
-    return n
-
-
-def _rows_from_json(text: str) -> list[list[str]]:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise LogExportError(f"The file looks like JSON but cannot be read: {exc}", row=1) from None
-    while isinstance(data, list) and len(data) == 1 and isinstance(data[0], list):
-        data = data[0]          # dataformat_json wraps the rows of each sheet in a list
-    if not isinstance(data, list) or not data:
-        raise LogExportError("The JSON file holds no log rows.", row=1)
-    if isinstance(data[0], dict):
-        header = list(data[0].keys())
-        return [header] + [[_cell(r.get(h)) for h in header] for r in data if isinstance(r, dict)]
-    return [[_cell(c) for c in r] for r in data if isinstance(r, list)]
-
-
-def _rows_from_xlsx(raw: bytes) -> list[list[str]]:
-    try:
-        import openpyxl
-    except ImportError:  # pragma: no cover
-        raise LogExportError("Reading .xlsx exports needs openpyxl; download the log as CSV instead.") from None
-    wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    ws = wb.worksheets[0]
-    rows = []
-    for r in ws.iter_rows(values_only=True):
-        rows.append([_cell(c) for c in r])
-    wb.close()
-    return rows
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
+_MAX_TIME_CHARS = 64            # a Time cell longer than this is not a date (and never reaches a regex)
+_MIN_TS, _MAX_TS = 0, 4_102_444_800     # 1970-01-01 .. 2100-01-01: anything else is a misread
+_EXCEL_SERIAL = re.compile(r"^\s*(\d{5})(?:\.(\d+))?\s*$")
+_FAST_FORMATS: list[tuple[str, bool | None]] = [
+    ("%d/%m/%y, %H:%M:%S", True), ("%d/%m/%y, %H:%M", True), ("%d/%m/%Y, %H:%M:%S", True),
+    ("%d/%m/%Y, %H:%M", True), ("%m/%d/%y, %H:%M:%S", False), ("%m/%d/%y, %H:%M", False),
+    ("%m/%d/%Y, %H:%M:%S", False), ("%m/%d/%Y, %H:%M", False), ("%Y-%m-%d %H:%M:%S", None),
+    ("%Y-%m-%dT%H:%M:%S", None), ("%Y-%m-%d %H:%M", None),
+]
+_CATEGORY_COLUMNS = ("user_full_name", "affected_user", "event_context", "component", "event_name", "origin",
+                     "ip", "course", "email", "idnumber")
 
 
 def _find_header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
     best: tuple[int, dict[str, int]] = (-1, {})
     for i, row in enumerate(rows[:10]):
         mapping: dict[str, int] = {}
-        for j, cell in enumerate(row):
-            canon = _HEADER_LOOKUP.get(_norm(cell))
+        for j, cell in enumerate(row[:512]):
+            canon = _HEADER_LOOKUP.get(_norm(str(cell)[:80]))
             if canon and canon not in mapping:
                 mapping[canon] = j
         if len(mapping) > len(best[1]):
@@ -302,21 +190,378 @@ def _find_header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
     return best
 
 
-def _parse_times(values: pd.Series, rows: pd.Series, *, course_start: Any, dayfirst: bool | None,
-                 timezone: str) -> pd.Series:
-    """Parse each distinct time text once (exports repeat minutes a lot), in file order."""
-    codes, uniq = pd.factorize(values.astype(str).str.strip().to_numpy(dtype=object))
-    first_at = np.zeros(len(uniq), dtype=np.int64)
-    seen = np.unique(codes, return_index=True)[1]
-    first_at[np.unique(codes)] = seen
-    parsed = _parse_unique(pd.Series(uniq, dtype=object), rows.iloc[first_at].reset_index(drop=True),
-                           course_start=course_start, dayfirst=dayfirst, timezone=timezone)
-    return pd.Series(parsed.to_numpy()[codes], index=values.index).astype("datetime64[ns, UTC]")
+def _encode(col: Any) -> tuple[np.ndarray, Any]:
+    """(int codes, Arrow string dictionary) of a string column (Array or ChunkedArray)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(col, pa.ChunkedArray) and col.num_chunks != 1:
+        col = col.combine_chunks() if col.num_chunks else pa.array([], pa.string())
+    if isinstance(col, pa.ChunkedArray):
+        col = col.chunk(0)
+    enc = pc.dictionary_encode(col)
+    return enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
 
 
-def _parse_unique(values: pd.Series, rows: pd.Series, *, course_start: Any, dayfirst: bool | None,
-                  timezone: str) -> pd.Series:
-    """Vectorised parse of every time format above; returns aware UTC timestamps."""
+def _categorical(col: Any, *, strip: bool = True) -> pd.Categorical:
+    codes, dictionary = _encode(col)
+    cats = pd.Index(dictionary.to_pylist(), dtype=object)
+    if strip:
+        cats = cats.str.strip()
+        if not cats.is_unique:          # " x" and "x" are one value
+            re_codes, cats = pd.factorize(cats)
+            codes = re_codes[codes]
+            cats = pd.Index(cats, dtype=object)
+    return pd.Categorical.from_codes(codes.astype(np.int32), categories=cats)
+
+
+def _ids_from_descriptions(col: Any) -> tuple[dict[str, np.ndarray], pd.Categorical]:
+    """userid / relateduserid / courseid / cmid (float arrays, NaN = none) parsed from each distinct
+    Description (Moodle writes them in English: "The user with id '12' viewed ... course module id '7'."),
+    and the Descriptions as a Categorical."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes, uniq = _encode(col)
+
+    def num(arr: Any) -> np.ndarray:
+        bad = pc.or_(pc.equal(arr, ""), pc.greater(pc.utf8_length(arr), 16))     # none, or too big for an id
+        arr = pc.if_else(bad, pa.scalar(None, arr.type), arr)
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    user = pc.extract_regex(uniq, r"(?i)user with (?:the )?id '?(?P<a>-?\d+)")
+    where = pc.extract_regex(uniq, r"(?i)(?:course with id '?(?P<c>\d+)|at course: (?P<d>\d+))")
+    module = pc.extract_regex(uniq, r"(?i)course module (?:with )?id '(?P<m>\d+)'")
+    userid = num(pc.struct_field(user, [0]))
+    course = num(pc.struct_field(where, [0]))
+    course = np.where(np.isnan(course), num(pc.struct_field(where, [1])), course)
+    cmid = num(pc.struct_field(module, [0]))
+    related = np.full(len(uniq), np.nan)
+    twice = np.flatnonzero(pc.greater(pc.count_substring_regex(uniq, r"(?i)user with (?:the )?id"), 1)
+                           .to_numpy(zero_copy_only=False))
+    if len(twice):
+        sub = uniq.take(pa.array(twice))
+        m = pc.extract_regex(sub, r"(?i)user with (?:the )?id '?-?\d+.*?user with (?:the )?id '?(?P<b>-?\d+)")
+        related[twice] = num(pc.struct_field(m, [0]))
+    out = {}
+    for key, values in (("userid", userid), ("relateduserid", related), ("courseid", course), ("cmid", cmid)):
+        out[key] = values[codes] if len(codes) else values[:0]
+    desc = pd.Categorical.from_codes(codes.astype(np.int32),
+                                     categories=pd.Index(pd.arrays.ArrowStringArray(uniq.cast(pa.large_string()))))
+    return out, desc
+
+
+def read_log_export(path_or_buffer: str | Path | bytes | IO[Any], *, course_start: Any = None,
+                    course_end: Any = None, timezone: str = "UTC", dayfirst: bool | None = None) -> pd.DataFrame:
+    """Read a Moodle Logs report download into the canonical columns (see module docstring).
+
+    ``course_start`` / ``course_end``: the course's dates (anything ``pd.Timestamp`` takes), used to put
+    a year on times written without one and to judge whether the dates are plausible.
+    ``timezone``: the time zone the export was downloaded in (the course's; times carry none).
+    ``dayfirst``: force day-first / month-first for numeric dates (default: detect).
+
+    Any file that is not a readable export raises :class:`moodle.errors.LogExportError` (naming the row
+    and column where it can), never another exception; devices, pipes and oversized files are refused
+    (limits: :mod:`moodle.export_io`). Warnings about implausible dates (see :func:`check_export`) are in
+    ``df.attrs["warnings"]``.
+    """
+    try:
+        df = _read_log_export(path_or_buffer, course_start=course_start, course_end=course_end,
+                              timezone=timezone, dayfirst=dayfirst)
+    except LogExportError:
+        raise
+    except MemoryError:
+        raise LogExportError("The export is too large to read in the memory available; split it by date "
+                             "range or raise no limit.") from None
+    except Exception as exc:  # the importer's own error for anything a damaged file can provoke
+        log.warning("log export: unexpected %s while reading: %s", exc.__class__.__name__, str(exc)[:200])
+        raise LogExportError(f"The file cannot be read as a Moodle log export "
+                             f"({exc.__class__.__name__}: {str(exc)[:150]}).") from exc
+    df.attrs["warnings"] = df.attrs.get("warnings", []) + check_export(df, course_start=course_start,
+                                                                       course_end=course_end)
+    return df
+
+
+def _read_log_export(source: Any, *, course_start: Any, course_end: Any, timezone: str,
+                     dayfirst: bool | None) -> pd.DataFrame:
+    import pyarrow as pa
+
+    from moodle.export_io import cells_of, limits, read_source
+
+    if timezone:
+        try:
+            ZoneInfo(str(timezone))
+        except (KeyError, ValueError, OSError):
+            raise LogExportError(f"Unknown time zone {str(timezone)[:60]!r} (use an IANA name such as "
+                                 "Asia/Ho_Chi_Minh).") from None
+    lim = limits()
+    raw, name = read_source(source, lim)
+    if not raw[:65536].strip(b" \t\r\n\x00\xef\xbb\xbf") and not raw.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+        raise LogExportError(f"{name} is empty: no header row with Time, Event name, ...", row=1)
+    cells = cells_of(raw, name, lim)
+    del raw
+    if isinstance(cells, pa.Table):
+        head = [[str(v) for v in r] for r in zip(*[c.slice(0, 10).to_pylist() for c in cells.columns])]
+    else:
+        head = [list(map(str, r)) for r in cells[:10]]
+    header_at, cols = _find_header(head)
+    missing = [k for k in _REQUIRED if k not in cols]
+    if header_at < 0 or missing or len(cols) < 3:
+        got = head[header_at if header_at >= 0 else 0] if head else []
+        want = ", ".join(_display(k) for k in (missing or list(_REQUIRED)))
+        shown = [str(c)[:30] for c in got[:12]]
+        raise LogExportError(
+            f"{name} is not a Moodle log export: row {max(header_at, 0) + 1} has the columns "
+            f"{shown}, but a log export has Time, User full name, Affected user, Event context, "
+            f"Component, Event name, Description, Origin, IP address (missing: {want}).",
+            row=max(header_at, 0) + 1, column=want)
+    header_row = head[header_at]
+    if isinstance(cells, pa.Table):
+        columns = {canon: cells.column(j).slice(header_at + 1) for canon, j in cols.items()}
+        n = cells.num_rows - header_at - 1
+        rownum = np.arange(n, dtype=np.int64) + header_at + 2
+        del cells
+    else:
+        columns, rownum = _columns_from_rows(cells, header_at, cols, name)
+        del cells
+    return _finish(columns, rownum, header_row, cols, course_start=course_start, course_end=course_end,
+                   dayfirst=dayfirst, timezone=timezone or "UTC", name=name)
+
+
+def _columns_from_rows(rows: list[list[str]], header_at: int, cols: dict[str, int], name: str
+                       ) -> tuple[dict[str, Any], np.ndarray]:
+    import pyarrow as pa
+
+    width = max(cols.values()) + 1
+    keep: list[list[str]] = []
+    line_no: list[int] = []
+    for i in range(header_at + 1, len(rows)):
+        r = rows[i]
+        if not r or all(not str(c).strip() for c in r):
+            continue
+        if len(r) < width:
+            short = [k for k, j in cols.items() if j >= len(r)]
+            raise LogExportError(
+                f"{name}: row {i + 1} has {len(r)} fields but the header has {len(rows[header_at])}; column "
+                f"'{_display(short[0])}' is missing. The file may be cut off or not a Moodle log export.",
+                row=i + 1, column=_display(short[0]))
+        keep.append(r)
+        line_no.append(i + 1)
+    columns = {canon: pa.array([str(r[j]) for r in keep], pa.string()) for canon, j in cols.items()}
+    return columns, np.asarray(line_no, dtype=np.int64)
+
+
+def _empty_frame() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="object") for c in CANONICAL_COLUMNS})
+    out["time"] = pd.Series(dtype="datetime64[ns, UTC]")
+    for c in ("userid", "relateduserid", "courseid", "cmid"):
+        out[c] = pd.Series(dtype="Int64")
+    out["row"] = pd.Series(dtype=np.int64)
+    return out
+
+
+def _finish(columns: dict[str, Any], rownum: np.ndarray, header_row: list[str], cols: dict[str, int], *,
+            course_start: Any, course_end: Any, dayfirst: bool | None, timezone: str, name: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from moodle.export_io import limits
+
+    str_type = columns["time"].type
+    if len(rownum) > limits().max_rows:
+        raise LogExportError(f"{name} has {len(rownum):,} rows; the import limit is {limits().max_rows:,} "
+                             "(COHORTLENS_IMPORT_MAX_ROWS).")
+    # drop blank rows and repeated header rows (two downloads pasted into one file): only rows whose
+    # Time is blank or reads like the header's are looked at
+    time_col = columns["time"]
+    suspect = pc.or_(pc.equal(pc.utf8_trim_whitespace(time_col), ""),
+                     pc.equal(time_col, str(header_row[cols["time"]])))
+    idx = np.flatnonzero(suspect.to_numpy(zero_copy_only=False)) if len(time_col) else np.zeros(0, np.int64)
+    if len(idx):
+        sub = {c: v.take(pa.array(idx)).to_pylist() for c, v in columns.items()}
+        hdr = {c: str(header_row[j]).strip() for c, j in cols.items()}
+        drop = [k for k in range(len(idx))
+                if all(not (sub[c][k] or "").strip() for c in sub)
+                or all((sub[c][k] or "").strip() == hdr[c] for c in sub)]
+        if drop:
+            keep = np.ones(len(rownum), dtype=bool)
+            keep[idx[drop]] = False
+            mask = pa.array(keep)
+            columns = {c: pc.filter(v, mask) for c, v in columns.items()}
+            rownum = rownum[keep]
+    n = len(rownum)
+    warnings: list[str] = []
+    if n == 0:
+        out = _empty_frame()
+        out.attrs["warnings"] = warnings
+        return out
+    for canon in CANONICAL_COLUMNS:
+        if canon not in columns and canon != "user":
+            columns[canon] = pa.array([""] * n, str_type)
+    # the heavy steps run side by side (Arrow compute releases the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as pool:
+        f_ids = pool.submit(_ids_from_descriptions, columns["description"])
+        f_cats = {c: pool.submit(_categorical, columns[c]) for c in _CATEGORY_COLUMNS if c in columns}
+        ts = _parse_time_column(columns["time"], rownum, course_start=course_start, course_end=course_end,
+                                dayfirst=dayfirst, timezone=timezone, warnings=warnings)
+        if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])):
+            order = np.arange(n)
+        elif bool(np.all(ts[1:] <= ts[:-1])):          # newest first, as Moodle writes it
+            order = np.arange(n)[::-1].copy()
+        else:
+            order = np.lexsort((-rownum, ts))
+        ids, desc_cat = f_ids.result()
+        cats = {c: f.result() for c, f in f_cats.items()}
+    desc = pd.Categorical.from_codes(desc_cat.codes[order], categories=desc_cat.categories)
+    data: dict[str, Any] = {}
+    data["time"] = pd.DatetimeIndex(ts[order].astype("datetime64[s]").astype("datetime64[ns]"), tz=UTC)
+    # user: the id from the Description, else the full name (blank / "-" = unknown)
+    uid = ids["userid"][order]
+    names = cats["user_full_name"]
+    name_codes = names.codes[order]
+    name_cats = np.asarray(names.categories, dtype=object)
+    name_ok = np.isin(name_cats, ["", "-"], invert=True)
+    uid_known = ~np.isnan(uid)
+    u_codes, u_uniq = pd.factorize(uid[uid_known])
+    user_cats = [str(int(v)) for v in u_uniq]
+    user_codes = np.full(n, -1, dtype=np.int64)
+    user_codes[uid_known] = u_codes
+    named = ~uid_known & (name_codes >= 0)
+    if named.any():
+        nm_codes = name_codes[named]
+        ok = name_ok[nm_codes]
+        extra_idx, extra_uniq = pd.factorize(nm_codes[ok])
+        sel = np.flatnonzero(named)[ok]
+        user_codes[sel] = extra_idx + len(user_cats)
+        user_cats += [str(name_cats[i]) for i in extra_uniq]
+    cat_index, dedup = pd.factorize(pd.Index(user_cats, dtype=object))
+    user_codes = np.where(user_codes >= 0, cat_index[np.maximum(user_codes, 0)] if len(cat_index) else -1, -1)
+    data["user"] = pd.Categorical.from_codes(user_codes.astype(np.int32), categories=pd.Index(dedup, dtype=object))
+    for c in CANONICAL_COLUMNS:
+        if c in ("time", "user"):
+            continue
+        if c in cats:
+            cat = cats[c]
+            data[c] = pd.Categorical.from_codes(cat.codes[order], categories=cat.categories)
+        else:
+            data[c] = desc
+    for c in ("userid", "relateduserid", "courseid", "cmid"):
+        v = ids[c][order]
+        data[c] = pd.arrays.IntegerArray(np.nan_to_num(v, nan=0).astype(np.int64), np.isnan(v))
+    data["row"] = rownum[order].astype(np.int64)
+    for c in ("course", "email", "idnumber"):       # extra columns some exports carry (identity fields)
+        if c in cats:
+            cat = cats[c]
+            data[c] = pd.Categorical.from_codes(cat.codes[order], categories=cat.categories)
+    frame = pd.DataFrame(data, copy=False)
+    frame.attrs["warnings"] = warnings
+    return frame
+
+
+def _parse_time_column(col: Any, rownum: np.ndarray, *, course_start: Any, course_end: Any,
+                       dayfirst: bool | None, timezone: str, warnings: list[str]) -> np.ndarray:
+    """The Time column -> UTC Unix seconds per row: Moodle's usual formats parsed by Arrow in one go,
+    anything else (no year, month names, AM/PM, mixed) one distinct text at a time."""
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(col)
+    local = _fast_local_times(trimmed, dayfirst)
+    if local is not None:
+        _check_range(local, rownum, lambda i: str(trimmed[i].as_py()))
+        return _localize(local, timezone)
+    codes, uniq = _encode(trimmed)
+    first_at = np.full(len(uniq), -1, dtype=np.int64)
+    first_at[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    lengths = pc.utf8_length(uniq).to_numpy(zero_copy_only=False)
+    too_long = np.flatnonzero(lengths > _MAX_TIME_CHARS)
+    rows = rownum[first_at]
+    if len(too_long):
+        i = int(too_long[np.argmin(rows[too_long])])
+        raise LogExportError(f"Row {int(rows[i])}, column 'Time': {str(uniq[i].as_py())[:40]!r}… is not a date "
+                             "and time as Moodle writes it.", row=int(rows[i]), column="Time")
+    values = pd.Series(uniq.to_pylist(), dtype=object)
+    utc_s = _parse_unique(values, pd.Series(rows), course_start=course_start, course_end=course_end,
+                          dayfirst=dayfirst, timezone=timezone, warnings=warnings)
+    return utc_s[codes]
+
+
+def _fast_local_times(values: Any, dayfirst: bool | None) -> np.ndarray | None:
+    """Wall-clock seconds when every value has one of Moodle's usual numeric formats, else None.
+
+    Formats are tried on a sample first; a day-first hit is checked against its month-first twin
+    (every day <= 12 reads both ways: the careful path then decides)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(values) == 0 or values.null_count:
+        return None
+    step = max(1, len(values) // 200)
+    sample = values.take(pa.array(np.arange(0, len(values), step)))
+
+    def parse(arr: Any, fmt: str) -> Any:
+        try:
+            return pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+        except pa.ArrowException:
+            return None
+    for fmt, first in _FAST_FORMATS:
+        if dayfirst is not None and first is not None and first != dayfirst:
+            continue
+        got = parse(sample, fmt)
+        if got is None or got.null_count:
+            continue
+        full = parse(values, fmt)
+        if full is None or full.null_count:
+            return None
+        if first is not None and dayfirst is None:
+            twin = fmt.replace("%d/%m", "%D").replace("%m/%d", "%d/%m").replace("%D", "%m/%d")
+            other = parse(sample, twin)
+            if other is not None and other.null_count == 0:
+                other = parse(values, twin)
+                if other is not None and other.null_count == 0:
+                    return None
+        return full.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+    return None
+
+
+def _check_range(local: np.ndarray, rows: np.ndarray, text_of: Callable[[int], str]) -> None:
+    bad = np.flatnonzero((local < _MIN_TS - 86400) | (local > _MAX_TS))
+    if len(bad):
+        i = int(bad[np.argmin(rows[bad])])
+        raise LogExportError(f"Row {int(rows[i])}, column 'Time': {text_of(i)[:40]!r} is outside 1970-2100; "
+                             "not a date of a Moodle log.", row=int(rows[i]), column="Time")
+
+
+def _localize(local: np.ndarray, timezone: str) -> np.ndarray:
+    """Wall-clock seconds in ``timezone`` -> UTC seconds (DST gaps shift forward; repeated hour: the first).
+
+    Offsets change on whole hours, so each distinct wall-clock hour is localized once."""
+    if not timezone or timezone.upper() == "UTC" or len(local) == 0:
+        return local.astype(np.int64)
+    tz = ZoneInfo(timezone)
+    hour_of = local // 3600
+    lo, hi = int(hour_of.min()), int(hour_of.max())
+    if hi - lo < 2_000_000:                       # < 228 years of hours: a table, no sort
+        hours = np.arange(lo, hi + 1, dtype=np.int64)
+        inverse = hour_of - lo
+    else:
+        hours, inverse = np.unique(hour_of, return_inverse=True)
+    naive = pd.to_datetime(hours * 3600, unit="s")
+    aware = naive.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    amb = np.asarray(aware.isna())
+    if amb.any():
+        fixed = naive[amb].tz_localize(tz, ambiguous=np.ones(int(amb.sum()), dtype=bool))
+        aware = pd.Series(aware)
+        aware[amb] = fixed
+        aware = pd.DatetimeIndex(aware)
+    utc_hour = aware.tz_convert(UTC).as_unit("s").asi8.astype(np.int64)
+    shift = utc_hour - hours * 3600          # per hour: UTC - wall clock (a gap's shift included)
+    return (local + shift[inverse.reshape(-1)]).astype(np.int64)
+
+
+def _parse_unique(values: pd.Series, rows: pd.Series, *, course_start: Any, course_end: Any = None,
+                  dayfirst: bool | None, timezone: str, warnings: list[str] | None = None) -> np.ndarray:
+    """Vectorised parse of every time format above; returns UTC Unix seconds (int64)."""
     s = values.astype(str).str.strip()
     n = len(s)
     year = np.full(n, -1, dtype=np.int64)
@@ -350,6 +595,14 @@ def _parse_unique(values: pd.Series, rows: pd.Series, *, course_start: Any, dayf
     if is_unix.any():
         unix[is_unix] = s[is_unix].astype(np.int64).to_numpy()
         done |= is_unix
+    # Excel serial day numbers (an .xlsx saved with real date cells): days since 1899-12-30
+    serial = s.str.extract(_EXCEL_SERIAL)
+    is_serial = serial[0].notna().to_numpy() & ~done
+    if is_serial.any():
+        days = s[is_serial].astype(float).to_numpy()
+        unix[is_serial] = np.round((days - 25569.0) * 86400).astype(np.int64)
+        done |= is_serial
+    is_unix = is_unix | is_serial
     # ISO first (4-digit year first)
     m = s[~done].str.extract(_RE_ISO)
     ok = m["a"].notna().to_numpy()
@@ -396,51 +649,47 @@ def _parse_unique(values: pd.Series, rows: pd.Series, *, course_start: Any, dayf
             hms(mm, idx)
             done[idx] = True
     if not done.all():
-        bad = int(np.flatnonzero(~done)[0])
+        pending = np.flatnonzero(~done)
+        bad = int(pending[np.argmin(rows.to_numpy()[pending])])
         raise LogExportError(
-            f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad]!r} is not a date and time as Moodle "
+            f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad][:40]!r} is not a date and time as Moodle "
             "writes it (e.g. '14/03/24, 09:15:02'). Is this a Moodle log export?",
             row=int(rows.iloc[bad]), column="Time")
-    no_year = (year < 0) & ~is_unix
-    if no_year.any():
-        year[no_year] = _infer_years(month[no_year], day[no_year], hour[no_year] * 60 + minute[no_year],
-                                     course_start)
     not_unix = ~is_unix
     bad_date = not_unix & ((month < 1) | (month > 12) | (day < 1) | (day > 31) | (hour > 23) | (minute > 59)
                            | (second > 60))
     if bad_date.any():
-        bad = int(np.flatnonzero(bad_date)[0])
-        raise LogExportError(f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad]!r} is not a valid date.",
+        pending = np.flatnonzero(bad_date)
+        bad = int(pending[np.argmin(rows.to_numpy()[pending])])
+        raise LogExportError(f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad][:40]!r} is not a valid date.",
                              row=int(rows.iloc[bad]), column="Time")
+    no_year = (year < 0) & not_unix
+    if no_year.any():
+        year[no_year] = _infer_years(month[no_year], day[no_year], course_start, course_end, warnings)
+    if ((year < 1970) | (year > 2099))[not_unix].any():
+        pending = np.flatnonzero(not_unix & ((year < 1970) | (year > 2099)))
+        bad = int(pending[np.argmin(rows.to_numpy()[pending])])
+        raise LogExportError(f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad][:40]!r} is outside "
+                             "1970-2100; not a date of a Moodle log.", row=int(rows.iloc[bad]), column="Time")
     # Days past a month's end (real exports hold e.g. '29/02/18') roll over into the next month, as
     # PHP's mktime does, instead of losing the row.
     parts = pd.DataFrame({"year": np.where(not_unix, year, 1970), "month": np.where(not_unix, month, 1),
                           "day": np.ones(n, dtype=np.int64)})
-    local = pd.to_datetime(parts, errors="coerce")
-    if local[not_unix].isna().any():
-        bad = int(np.flatnonzero(local.isna().to_numpy() & not_unix)[0])
-        raise LogExportError(f"Row {int(rows.iloc[bad])}, column 'Time': {s.iloc[bad]!r} is not a valid date.",
-                             row=int(rows.iloc[bad]), column="Time")
-    local = local + pd.to_timedelta((np.where(not_unix, day, 1) - 1) * 86400 + hour * 3600 + minute * 60
-                                    + second, unit="s")
-    rolled = int((not_unix & (local.dt.day.to_numpy() != day)).sum())
+    month_start = pd.to_datetime(parts).to_numpy().astype("datetime64[s]").astype(np.int64)
+    local = month_start + (np.where(not_unix, day, 1) - 1) * 86400 + hour * 3600 + minute * 60 + second
+    rolled_days = pd.to_datetime(local, unit="s").day.to_numpy()
+    rolled = int((not_unix & (rolled_days != day)).sum())
     if rolled:
-        log.warning("log export: %d row(s) had a day past the month's end (e.g. 29/02 in a non-leap year); "
-                    "rolled over into the next month", rolled)
+        log.warning("log export: %d distinct time(s) had a day past the month's end (e.g. 29/02 in a "
+                    "non-leap year); rolled over into the next month", rolled)
+    out = _localize(local, timezone)
     has_off = offset_min != np.iinfo(np.int64).min
-    tz = ZoneInfo(timezone or "UTC")
-    out = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-    # ambiguous (DST fall-back) hour: take the first occurrence rather than losing the row
-    amb = out.isna() & local.notna()
-    if amb.any():
-        out[amb] = local[amb].dt.tz_localize(tz, ambiguous=np.ones(int(amb.sum()), dtype=bool))
-    out = out.dt.tz_convert(UTC)
     if has_off.any():
-        fixed = (local[has_off] - pd.to_timedelta(offset_min[has_off], unit="m")).dt.tz_localize(UTC)
-        out[has_off] = fixed
+        out[has_off] = local[has_off] - offset_min[has_off] * 60
     if is_unix.any():
-        out[is_unix] = pd.to_datetime(unix[is_unix], unit="s", utc=True)
-    return out.astype("datetime64[ns, UTC]")
+        out[is_unix] = unix[is_unix]
+    _check_range(out, rows.to_numpy(), lambda i: str(s.iloc[i]))
+    return out.astype(np.int64)
 
 
 def _decide_dayfirst(a: np.ndarray, b: np.ndarray, y: np.ndarray, mm: pd.DataFrame,
@@ -465,152 +714,95 @@ def _decide_dayfirst(a: np.ndarray, b: np.ndarray, y: np.ndarray, mm: pd.DataFra
     return disorder(a, b) <= disorder(b, a)
 
 
-def _infer_years(month: np.ndarray, day: np.ndarray, minutes: np.ndarray, course_start: Any) -> np.ndarray:
-    """Years for dates written without one: from the course start, else from the file's order."""
-    ordinal = (month * 32 + day) * 1440 + minutes
-    if course_start is not None:
-        start = pd.Timestamp(course_start)
-        start_ord = (start.month * 32 + start.day) * 1440
-        margin = 45 * 1440      # activity up to ~6 weeks before the official start still counts
-        return np.where(ordinal >= start_ord - margin, start.year, start.year + 1).astype(np.int64)
-    # Exports are newest first. Walk oldest -> newest; a big backwards jump means a new year.
-    n = len(ordinal)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    diffs = np.diff(ordinal)
-    newest_first = (diffs < 0).sum() >= (diffs > 0).sum()
-    seq = ordinal[::-1] if newest_first else ordinal
-    half_year = 183 * 1440
-    wraps = np.concatenate([[0], np.cumsum(np.diff(seq) < -half_year)])
-    today = datetime.now(UTC)
-    newest_ord = (today.month * 32 + today.day) * 1440 + today.hour * 60 + today.minute
-    last_year = today.year if seq[-1] <= newest_ord else today.year - 1
-    years = last_year - (wraps[-1] - wraps)
-    return (years[::-1] if newest_first else years).astype(np.int64)
+_CUM_DAYS = np.cumsum([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])     # a leap year's day offsets
+_YEAR_MARGIN_DAYS = 45          # activity up to ~6 weeks before the official start still counts
 
 
-def read_log_export(path_or_buffer: str | Path | bytes | IO[Any], *, course_start: Any = None,
-                    timezone: str = "UTC", dayfirst: bool | None = None) -> pd.DataFrame:
-    """Read a Moodle Logs report download into the canonical columns (see module docstring).
+def _infer_years(month: np.ndarray, day: np.ndarray, course_start: Any, course_end: Any = None,
+                 warnings: list[str] | None = None) -> np.ndarray:
+    """Years for dates written without one. Never from the rows' order (exports may be grouped by user,
+    newest or oldest first): from the course start when known, else from the calendar gap.
 
-    ``course_start``: a date (or anything ``pd.Timestamp`` takes) used to put a year on times written
-    without one. ``timezone``: the time zone the export was downloaded in (times carry none).
-    ``dayfirst``: force day-first / month-first for numeric dates (default: detect).
-    Raises :class:`moodle.errors.LogExportError` naming the row and column when the file is not a
-    Moodle log export.
+    Without a course start the dates are taken to cover less than a year: the longest stretch of the
+    calendar with no activity is the break between two runs of the course; the course starts after it.
+    The newest date is placed in the most recent past occurrence. Refused when the dates leave no gap
+    of a month (they could belong to any year).
     """
-    raw, name = _read_bytes(path_or_buffer)
-    arrays: list[np.ndarray] | None = None
-    if isinstance(raw, bytes) and raw[:2] == b"PK":
-        rows = _rows_from_xlsx(raw)
-    else:
-        text = _decode(raw)
-        if not text.strip():
-            raise LogExportError(f"{name} is empty: no header row with Time, Event name, ...", row=1)
-        if text.lstrip()[:1] in "[{":
-            rows = _rows_from_json(text)
-        else:
-            text = _normalise_newlines(text)
-            arrays = _arrow_columns(text, _sniff_delimiter(text))
-            rows = ([[a[i] for a in arrays] for i in range(min(10, len(arrays[0])))] if arrays
-                    else _rows_from_text(text))
-            del text
-    header_at, cols = _find_header(rows)
-    missing = [k for k in _REQUIRED if k not in cols]
-    if header_at < 0 or missing or len(cols) < 3:
-        got = rows[header_at if header_at >= 0 else 0] if rows else []
-        want = ", ".join(_display(k) for k in (missing or list(_REQUIRED)))
-        raise LogExportError(
-            f"{name} is not a Moodle log export: row {max(header_at, 0) + 1} has the columns "
-            f"{[c for c in got][:12]}, but a log export has Time, User full name, Affected user, Event context, "
-            f"Component, Event name, Description, Origin, IP address (missing: {want}).",
-            row=max(header_at, 0) + 1, column=want)
-    if arrays is not None:
-        frame, line_no = _frame_from_arrays(arrays, header_at, cols)
-    else:
-        frame, line_no = _frame_from_rows(rows, header_at, cols, name)
-    # two downloads pasted into one file repeat the header row: drop those copies
-    header_row = rows[header_at]
-    repeat = np.ones(len(frame), dtype=bool)
-    for canon, j in cols.items():
-        repeat &= (frame[canon].astype(str) == str(header_row[j])).to_numpy()
-    if repeat.any():
-        frame = frame[~repeat].reset_index(drop=True)
-        line_no = [r for r, drop in zip(line_no, repeat) if not drop]
-    return _finish(frame, line_no, course_start=course_start, dayfirst=dayfirst, timezone=timezone)
+    doy = _CUM_DAYS[np.clip(month, 1, 12) - 1] + np.clip(day, 1, 31) - 1          # 0..365
+    if len(doy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if course_start is not None and str(course_start).strip():
+        start = pd.Timestamp(course_start)
+        if course_end is not None and str(course_end).strip():
+            end = pd.Timestamp(course_end)
+            if (end - start).days > 366 - _YEAR_MARGIN_DAYS:
+                raise LogExportError("The Time column has no year and the course runs for more than a year "
+                                     f"({start.date()} to {end.date()}): the year of each row cannot be known. "
+                                     "Download the log with full dates (Moodle's CSV download has them).",
+                                     column="Time")
+        anchor = start - pd.Timedelta(days=_YEAR_MARGIN_DAYS)
+        a_doy = int(_CUM_DAYS[anchor.month - 1] + anchor.day - 1)
+        return np.where(doy >= a_doy, anchor.year, anchor.year + 1).astype(np.int64)
+    days = np.unique(doy)
+    gaps = np.diff(np.concatenate([days, [days[0] + 366]]))     # gap after each distinct day, circular
+    g = int(np.argmax(gaps))
+    if gaps[g] < 31:
+        raise LogExportError("The Time column has no year and the dates cover the whole calendar, so the year "
+                             "of each row cannot be inferred. Give the course start date (Import page, "
+                             "Settings or --course-start).", column="Time")
+    start_doy = int(days[(g + 1) % len(days)])
+    newest_doy = int(days[g])
+    wrapped = start_doy > newest_doy       # the course runs across New Year
+    today = datetime.now(UTC)
+    today_doy = int(_CUM_DAYS[today.month - 1] + today.day - 1)
+    newest_year = today.year if newest_doy <= today_doy else today.year - 1
+    first_year = newest_year - 1 if wrapped else newest_year
+    if warnings is not None:
+        span = f"{first_year}" + (f"-{newest_year}" if wrapped else "")
+        warnings.append(f"The Time column has no year: the dates were placed in {span} (the most recent "
+                        "time they fit). Give the course start date to be sure.")
+    return np.where(doy >= start_doy, first_year, first_year + 1).astype(np.int64)
 
 
-def _frame_from_arrays(arrays: list[np.ndarray], header_at: int, cols: dict[str, int]
-                       ) -> tuple[pd.DataFrame, list[int]]:
-    body = [a[header_at + 1:] for a in arrays]
-    n = len(body[0]) if body else 0
-    blank = np.ones(n, dtype=bool)
-    for a in body:
-        blank &= (a == "") | pd.isna(a)
-    keep = ~blank
-    frame = pd.DataFrame({canon: body[j][keep] for canon, j in cols.items()}, dtype=object)
-    line_no = (np.flatnonzero(keep) + header_at + 2).tolist()
-    return frame, line_no
-
-
-def _frame_from_rows(rows: list[list[str]], header_at: int, cols: dict[str, int], name: str
-                     ) -> tuple[pd.DataFrame, list[int]]:
-    width = max(cols.values()) + 1
-    data = []
-    line_no = []
-    for i in range(header_at + 1, len(rows)):
-        r = rows[i]
-        if not r or all(not c.strip() for c in r):
-            continue
-        if len(r) < width:
-            short = [k for k, j in cols.items() if j >= len(r)]
-            raise LogExportError(
-                f"{name}: row {i + 1} has {len(r)} fields but the header has {len(rows[header_at])}; column "
-                f"'{_display(short[0])}' is missing. The file may be cut off or not a Moodle log export.",
-                row=i + 1, column=_display(short[0]))
-        data.append(r)
-        line_no.append(i + 1)
-    frame = pd.DataFrame({canon: [r[j] for r in data] for canon, j in cols.items()}, dtype=object)
-    return frame, line_no
-
-
-def _finish(frame: pd.DataFrame, line_no: list[int], *, course_start: Any, dayfirst: bool | None,
-            timezone: str) -> pd.DataFrame:
-    for canon in CANONICAL_COLUMNS + ["course"]:
-        if canon not in frame.columns and canon != "user":
-            frame[canon] = "" if canon != "course" else None
-    rows_s = pd.Series(line_no, dtype=np.int64)
-    frame["row"] = rows_s
-    if frame.empty:
-        out = pd.DataFrame({c: pd.Series(dtype="object") for c in CANONICAL_COLUMNS})
-        out["time"] = pd.Series(dtype="datetime64[ns, UTC]")
-        for c in ("userid", "relateduserid", "courseid", "cmid"):
-            out[c] = pd.Series(dtype="Int64")
-        out["row"] = pd.Series(dtype=np.int64)
+def check_export(df: pd.DataFrame, *, course_start: Any = None, course_end: Any = None,
+                 now: datetime | None = None) -> list[str]:
+    """Warnings (plain sentences) when the parsed dates look implausible: a span of more than a year,
+    many rows outside the course dates, rows in the future, or times out of order within each user's
+    rows (a sign of day and month read the wrong way round)."""
+    out: list[str] = []
+    if df is None or not len(df) or "time" not in df:
         return out
-    frame["time"] = _parse_times(frame["time"], rows_s, course_start=course_start, dayfirst=dayfirst,
-                                 timezone=timezone)
-    # Parse each distinct Description once (they repeat a lot: "... viewed the course with id '7'.")
-    codes, uniq = pd.factorize(frame["description"].fillna("").astype(str).to_numpy(dtype=object))
-    u_user, u_rel, u_course, u_cm = [], [], [], []
-    for d in uniq:
-        ids = _RE_USER_ID.findall(d)
-        u_user.append(int(ids[0]) if ids else None)
-        u_rel.append(int(ids[1]) if len(ids) > 1 else None)
-        cm = _RE_COURSE_ID.search(d)
-        u_course.append(int(cm.group(1) or cm.group(2)) if cm else None)
-        mm = _RE_CMID.search(d)
-        u_cm.append(int(mm.group(1)) if mm else None)
-    for col, vals in (("userid", u_user), ("relateduserid", u_rel), ("courseid", u_course), ("cmid", u_cm)):
-        frame[col] = pd.array(vals + [None], dtype="Int64")[np.where(codes < 0, len(vals), codes)]
-    for col in ("user_full_name", "affected_user", "event_context", "component", "event_name", "origin", "ip"):
-        frame[col] = frame[col].fillna("").astype(str).str.strip()
-    name_key = frame["user_full_name"].where(~frame["user_full_name"].isin(["", "-"]), None)
-    frame["user"] = frame["userid"].astype("string").fillna(name_key.astype("string")).astype(object)
-    extra = [c for c in frame.columns if c not in CANONICAL_COLUMNS]
-    frame = frame[CANONICAL_COLUMNS + extra]
-    frame = frame.sort_values(["time", "row"], ascending=[True, False], kind="stable").reset_index(drop=True)
-    return frame
+    t = df["time"]
+    lo, hi = t.min(), t.max()
+    span = (hi - lo).days
+    if span > 400:
+        out.append(f"The rows span {span} days ({lo:%Y-%m-%d} to {hi:%Y-%m-%d}); a course usually runs for "
+                   "less than a year. Check the course dates and the day/month order before importing.")
+    def utc(value: Any) -> pd.Timestamp | None:
+        if value in (None, ""):
+            return None
+        ts = pd.Timestamp(value)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    start, end = utc(course_start), utc(course_end)
+    if start is not None or end is not None:
+        early = (t < start - pd.Timedelta(days=_YEAR_MARGIN_DAYS)) if start is not None else False
+        late = (t > end + pd.Timedelta(days=60)) if end is not None else False
+        outside = float(np.mean(early | late))
+        if outside > 0.02:
+            out.append(f"{outside:.0%} of the rows fall outside the course dates "
+                       f"({start.date() if start is not None else '…'} to {end.date() if end is not None else '…'}).")
+    now = now or datetime.now(UTC)
+    if hi > pd.Timestamp(now) + pd.Timedelta(days=2):
+        out.append(f"Some rows are dated in the future (latest {hi:%Y-%m-%d %H:%M} UTC).")
+    if "row" in df and "user" in df and len(df) > 20:
+        by_file = df[["row", "user", "time"]].sort_values("row")
+        same = (by_file["user"].astype(object).to_numpy()[1:] == by_file["user"].astype(object).to_numpy()[:-1])
+        d = np.diff(by_file["time"].astype("int64").to_numpy())[same]
+        up, down = int((d > 0).sum()), int((d < 0).sum())
+        if up + down >= 20 and min(up, down) / (up + down) > 0.2:
+            out.append(f"Within each user's rows the times are not in order ({min(up, down) / (up + down):.0%} "
+                       "go against the file's order): the day and month may have been read the wrong way round.")
+    return out
 
 
 def _display(canon: str) -> str:
@@ -998,12 +1190,15 @@ def export_course_info(log_df: pd.DataFrame, course_id: int | None = None) -> di
 def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: str | None = None,
                             grades: str | Path | bytes | IO[Any] | None = None,
                             progress: Callable[[str, float], None] | None = None,
-                            timezone: str = "UTC") -> CourseData:
+                            timezone: str = "UTC", item_max: dict[str, float] | None = None,
+                            course_start: Any = None, course_end: Any = None) -> CourseData:
     """Canonical export rows (from :func:`read_log_export`) -> CourseData with logstore-like logs.
 
     Students are decided as the module docstring says. ``grades``: a gradebook CSV export (users
     matched by full name, or by email / ID number when the log has them); its quiz columns become
-    ``grades`` rows. ``progress(label, fraction)`` is called as the steps go.
+    ``grades`` rows; item maxima come from the export or ``item_max`` (see :func:`read_gradebook_export`).
+    ``course_start`` / ``course_end`` (the course frame, when known) become the course's start/end dates.
+    ``progress(label, fraction)`` is called as the steps go.
     """
     def step(label: str, frac: float) -> None:
         if progress is not None:
@@ -1126,8 +1321,31 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
     step("grades", 0.8)
     grade_frame = grades_frame([])
     if grades is not None:
-        grade_frame = _grades_for(read_gradebook_export(grades), students)
+        people = None
+        if {"email", "idnumber"} & set(df.columns):
+            people = pd.DataFrame({"id": uid_np, "email": df["email"].astype(str).to_numpy() if "email" in df else "",
+                                   "idnumber": df["idnumber"].astype(str).to_numpy() if "idnumber" in df else ""}
+                                  )[keep].drop_duplicates()
+        grade_frame = _grades_for(read_gradebook_export(grades, item_max=item_max), students, people)
     info = export_course_info(df, course_id)
+    frame = None
+    given: dict[str, datetime | None] = {"start": None, "end": None}
+    for key, value in (("start", course_start), ("end", course_end)):
+        if value not in (None, ""):
+            when = pd.Timestamp(value)
+            if when.tzinfo is None:
+                if key == "end" and when == when.normalize():      # a date: the end of that day
+                    when = when + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+                when = when.tz_localize(ZoneInfo(timezone or "UTC"))
+            given[key] = when.to_pydatetime()
+            info[f"{key}date"] = int(when.timestamp())
+    if given["start"] is not None or given["end"] is not None:
+        from moodle.data import frame_from_course
+
+        try:
+            frame = frame_from_course(info, timezone=timezone or "UTC", start=given["start"], end=given["end"])
+        except ValueError as exc:
+            raise LogExportError(f"The course dates do not fit: {exc}") from None
     if fullname:
         info["fullname"] = fullname
     info["import"] = {"rows": int(n), "rows_kept": int(keep.sum()), "rows_without_user": int((~keep).sum()),
@@ -1137,57 +1355,203 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
                  "left out", int((~keep).sum()), n)
     extracted = datetime.fromtimestamp(int(logs["timecreated"].max()), UTC) if len(logs) else datetime.now(UTC)
     step("done", 1.0)
-    return CourseData(course=info, students=students, logs=logs, grades=grade_frame, teachers=teachers,
+    data = CourseData(course=info, students=students, logs=logs, grades=grade_frame, teachers=teachers,
                       source="csv", timezone=timezone or "UTC", extracted_at=extracted, suspended_students=0)
+    if frame is not None:
+        data.frame = frame
+    return data
 
 
 # ------------------------------------------------------------------------------------------------
 # gradebook export
-_GRADE_COL = re.compile(r"^\s*(?P<mod>[^:]+):\s*(?P<name>.+?)\s*(?:\((?P<kind>[^()]*)\))?\s*$")
+_GRADE_COL = re.compile(r"^\s*(?P<mod>[^:]+):\s*(?P<name>.+?)\s*(?:\((?P<kind>[^()]*)\))?\s*(?:\[(?P<range>[^\[\]]*)\])?\s*$")
 _GRADE_MODULES = {"quiz": "quiz", "assignment": "assign", "forum": "forum", "lesson": "lesson",
                   "workshop": "workshop", "h5p": "h5pactivity", "scorm package": "scorm", "glossary": "glossary",
-                  "database": "data", "external tool": "lti", "turnitin assignment 2": "turnitintooltwo"}
+                  "database": "data", "external tool": "lti", "turnitin assignment 2": "turnitintooltwo",
+                  "test": "quiz", "bai kiem tra": "quiz", "examen": "quiz", "cuestionario": "quiz",
+                  "devoir": "assign", "tarea": "assign", "bai tap": "assign", "aufgabe": "assign"}
+_RE_RANGE = re.compile(r"^\s*(-?\d+(?:[.,]\d+)?)\s*(?:[-–—]|to|\.\.)\s*(-?\d+(?:[.,]\d+)?)\s*$")
+_RANGE_WORDS = {"range", "pham vi", "rango", "plage", "bereich", "intervallo", "intervalo"}
+_GRADEBOOK_COLUMNS = ["name", "email", "idnumber", "itemmodule", "itemname", "graderaw", "grademin", "grademax",
+                      "range_source", "row"]
 
 
-def read_gradebook_export(source: str | Path | bytes | IO[Any]) -> pd.DataFrame:
-    """A gradebook "Export to CSV" file -> long frame: name, email, idnumber, itemmodule, itemname, graderaw."""
-    raw, name = _read_bytes(source)
-    rows = _rows_from_text(_decode(raw)) if not (isinstance(raw, bytes) and raw[:2] == b"PK") else _rows_from_xlsx(raw)
+def _num(text: str) -> float:
+    text = str(text).strip().replace("\u00a0", "").replace(" ", "")
+    if text in ("", "-", "--"):
+        return np.nan
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")
+    text = text.replace(",", "").rstrip("%")
+    try:
+        value = float(text)
+    except ValueError:
+        return np.nan
+    return value if np.isfinite(value) else np.nan
+
+
+def _range_of(text: str) -> tuple[float, float] | None:
+    m = _RE_RANGE.match(str(text or ""))
+    if not m:
+        return None
+    lo, hi = _num(m.group(1)), _num(m.group(2))
+    return (lo, hi) if np.isfinite(lo) and np.isfinite(hi) and hi > lo else None
+
+
+def read_gradebook_export(source: str | Path | bytes | IO[Any], *,
+                          item_max: dict[str, float] | None = None) -> pd.DataFrame:
+    """A gradebook export (Export > Plain text / Excel / ODS) -> long frame, one row per (student, item):
+    ``name, email, idnumber, itemmodule, itemname, graderaw, grademin, grademax, range_source, row``.
+
+    Item ranges are read, not guessed: from a ``Range`` row of the file ("0.00–15.00"), from a range
+    in the column header (``Quiz: Q1 (Real) [0-15]``), from the Real and Percentage columns of the same
+    item when both were exported (max = real / percentage), from Percentage columns alone (0-100), or
+    from ``item_max`` (item name -> maximum, asked on the Import page). Otherwise ``grademax`` is NaN
+    and :func:`unknown_ranges` names the item, so nobody is graded on a made-up scale.
+    """
+    try:
+        return _read_gradebook(source, item_max or {})
+    except LogExportError:
+        raise
+    except Exception as exc:  # the importer's own error for any damaged file
+        raise LogExportError(f"The gradebook file cannot be read ({exc.__class__.__name__}: "
+                             f"{str(exc)[:150]}).") from exc
+
+
+def _read_gradebook(source: Any, item_max: dict[str, float]) -> pd.DataFrame:
+    import pyarrow as pa
+
+    from moodle.export_io import read_all
+
+    cells, name = read_all(source)
+    if isinstance(cells, pa.Table):
+        rows = [list(r) for r in zip(*[c.to_pylist() for c in cells.columns])]
+    else:
+        rows = cells
+    rows = [[str(c) for c in r] for r in rows]
+    while rows and not any(c.strip() for c in rows[0]):
+        rows.pop(0)
     if not rows:
         raise LogExportError(f"{name} is empty.", row=1)
     header = rows[0]
     norm = [_norm(h) for h in header]
+
     def col(*names: str) -> int | None:
         return next((i for i, h in enumerate(norm) if h in names), None)
-    fi, li = col("first name", "firstname"), col("last name", "surname", "lastname")
-    ei, ii = col("email address", "email"), col("id number", "idnumber")
-    fn = col("full name", "user full name")
-    items = []
-    for j, h in enumerate(header):
-        m = _GRADE_COL.match(h)
-        if m and _norm(m.group("mod")) in _GRADE_MODULES and j not in (fi, li, ei, ii, fn):
-            items.append((j, _GRADE_MODULES[_norm(m.group("mod"))], m.group("name").strip()))
+    fi, li = col("first name", "firstname", "ten", "prenom", "nombre", "vorname"), \
+        col("last name", "surname", "lastname", "ho", "nom", "apellido", "apellidos", "nachname")
+    ei = col("email address", "email", "dia chi email", "adresse de courriel", "correo electronico", "e mail")
+    ii = col("id number", "idnumber", "so id", "ma so", "numero de id", "numero id", "id nummer")
+    fn = col("full name", "user full name", "ho ten", "nom complet", "nombre completo")
     if (fi is None or li is None) and fn is None:
         raise LogExportError(f"{name} is not a gradebook export: row 1 has no 'First name'/'Last name' columns.",
                              row=1, column="First name")
-    out = []
-    for r_i, r in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in r):
+    people = {fi, li, ei, ii, fn}
+    # item columns: (col, module, item name, display kind, header range)
+    items: list[tuple[int, str, str, str, tuple[float, float] | None]] = []
+    for j, h in enumerate(header):
+        m = _GRADE_COL.match(h)
+        if m and _norm(m.group("mod")) in _GRADE_MODULES and j not in people:
+            items.append((j, _GRADE_MODULES[_norm(m.group("mod"))], m.group("name").strip(),
+                          _norm(m.group("kind") or "real"), _range_of(m.group("range") or "")))
+    body = rows[1:]
+    # a "Range" row (the grader report's download has one): its item cells are "lo–hi"
+    row_ranges: dict[int, tuple[float, float]] = {}
+    data_rows: list[tuple[int, list[str]]] = []
+    for r_i, r in enumerate(body, start=2):
+        first = [_norm(c) for c in r[:max(len(people), 3) + 3] if c.strip()]
+        if first and first[0] in _RANGE_WORDS:
+            for j, *_ in items:
+                rg = _range_of(r[j]) if j < len(r) else None
+                if rg:
+                    row_ranges[j] = rg
             continue
-        full = (r[fn] if fn is not None and fn < len(r) else f"{r[fi]} {r[li]}").strip()
-        for j, mod, item in items:
-            val = r[j].strip() if j < len(r) else ""
-            num = pd.to_numeric(val.replace(",", ".").rstrip("%").strip(), errors="coerce") if val not in ("", "-") else np.nan
-            out.append({"name": full, "email": r[ei].strip() if ei is not None and ei < len(r) else "",
-                        "idnumber": r[ii].strip() if ii is not None and ii < len(r) else "",
-                        "itemmodule": mod, "itemname": item, "graderaw": float(num), "row": r_i})
-    return pd.DataFrame(out, columns=["name", "email", "idnumber", "itemmodule", "itemname", "graderaw", "row"])
+        if first and first[0] in ("overall average", "average", "trung binh", "moyenne", "promedio"):
+            continue
+        if any(c.strip() for c in r):
+            data_rows.append((r_i, r))
+    by_item: dict[tuple[str, str], dict[str, int]] = {}
+    for j, mod, item, kind, _rg in items:
+        by_item.setdefault((mod, item), {})[kind] = j
+
+    def cell(r: list[str], j: int | None) -> str:
+        return r[j].strip() if j is not None and j < len(r) else ""
+    out = []
+    for (mod, item), kinds in by_item.items():
+        j_real = kinds.get("real") or next((j for k, j in kinds.items() if k not in ("percentage", "letter")), None)
+        j_pct = kinds.get("percentage")
+        j_main = j_real if j_real is not None else j_pct
+        if j_main is None:                     # only letters: nothing numeric to read
+            continue
+        lo, hi, how = 0.0, np.nan, ""
+        meta = next((it for it in items if it[0] == j_main), None)
+        if j_main in row_ranges:
+            (lo, hi), how = row_ranges[j_main], "range row"
+        elif meta and meta[4]:
+            (lo, hi), how = meta[4], "header"
+        elif j_real is None:
+            hi, how = 100.0, "percentage"
+        elif j_pct is not None:
+            ratios = []
+            for _, r in data_rows:
+                real, pct = _num(cell(r, j_real)), _num(cell(r, j_pct))
+                if np.isfinite(real) and np.isfinite(pct) and pct > 0:
+                    ratios.append(real * 100.0 / pct)
+            if ratios:
+                hi, how = float(np.round(np.median(ratios), 2)), "real and percentage"
+        if not np.isfinite(hi) and item in item_max and item_max[item]:
+            hi, how = float(item_max[item]), "given"
+        for r_i, r in data_rows:
+            full = cell(r, fn) if fn is not None else f"{cell(r, fi)} {cell(r, li)}".strip()
+            out.append({"name": full, "email": cell(r, ei), "idnumber": cell(r, ii), "itemmodule": mod,
+                        "itemname": item, "graderaw": _num(cell(r, j_main)), "grademin": lo, "grademax": hi,
+                        "range_source": how, "row": r_i})
+    return pd.DataFrame(out, columns=_GRADEBOOK_COLUMNS)
 
 
-def _grades_for(book: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
-    by_name = {_norm(nm): int(u) for u, nm in zip(students["id"], students["fullname"])}
+def unknown_ranges(book: pd.DataFrame, modules: tuple[str, ...] = ("quiz",)) -> list[str]:
+    """Item names (of ``modules``) whose maximum the gradebook export does not carry: ask for them."""
+    if book is None or book.empty:
+        return []
+    b = book[book["itemmodule"].isin(modules)]
+    return sorted(b.loc[b["grademax"].isna(), "itemname"].unique().tolist())
+
+
+def _grades_for(book: pd.DataFrame, students: pd.DataFrame, people: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Gradebook rows -> grades of the log's students, matched by ID number, then email, then full name
+    (a log whose names are blanked still matches by ID number / email when either side carries them)."""
     quiz = book[book["itemmodule"] == "quiz"].copy()
-    quiz["userid"] = quiz["name"].map(lambda s: by_name.get(_norm(s)))
+    if quiz.empty or students.empty:
+        return grades_frame([])
+    by_name = {_norm(nm): int(u) for u, nm in zip(students["id"], students["fullname"])
+               if not str(nm).startswith("User ") and _norm(nm)}
+    by_email: dict[str, int] = {}
+    by_idnumber: dict[str, int] = {}
+    if people is not None and len(people):
+        for r in people.itertuples(index=False):
+            if getattr(r, "email", ""):
+                by_email[str(r.email).strip().lower()] = int(r.id)
+            if getattr(r, "idnumber", ""):
+                by_idnumber[str(r.idnumber).strip()] = int(r.id)
+    if "email" in students:
+        for u, e in zip(students["id"], students["email"]):
+            if isinstance(e, str) and e.strip():
+                by_email.setdefault(e.strip().lower(), int(u))
+    student_ids = {int(u) for u in students["id"]}
+
+    def match(r: Any) -> int | None:
+        idn = str(r.idnumber or "").strip()
+        if idn and idn in by_idnumber:
+            return by_idnumber[idn]
+        em = str(r.email or "").strip().lower()
+        if em and em in by_email:
+            return by_email[em]
+        if _norm(r.name) in by_name:
+            return by_name[_norm(r.name)]
+        if idn.isdigit() and int(idn) in student_ids and not by_idnumber:   # ID number = Moodle user id
+            return int(idn)
+        return None
+    quiz["userid"] = [match(r) for r in quiz.itertuples(index=False)]
     quiz = quiz.dropna(subset=["userid"])
     if quiz.empty:
         return grades_frame([])
@@ -1197,11 +1561,6 @@ def _grades_for(book: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
         usergrades.setdefault(int(r.userid), []).append({
             "id": inst[r.itemname], "itemtype": "mod", "itemmodule": "quiz", "iteminstance": inst[r.itemname],
             "itemname": r.itemname, "graderaw": None if np.isnan(r.graderaw) else r.graderaw,
-            "grademin": 0, "grademax": None, "gradedatesubmitted": None, "gradedategraded": None})
-    frame = grades_frame([{"userid": u, "gradeitems": g} for u, g in usergrades.items()])
-    # grademax is not in the export: use the best observed score rounded up to 10 / 100 as a scale hint
-    for _item, grp in frame.groupby("itemname"):
-        top = grp["graderaw"].max()
-        frame.loc[grp.index, "grademax"] = 10.0 if top <= 10 else (100.0 if top <= 100 else float(top))
-    return frame
-
+            "grademin": r.grademin, "grademax": None if np.isnan(r.grademax) else r.grademax,
+            "gradedatesubmitted": None, "gradedategraded": None})
+    return grades_frame([{"userid": u, "gradeitems": g} for u, g in usergrades.items()])

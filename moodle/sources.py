@@ -5,7 +5,9 @@
 ``moodle_custom_token`` / ``custom_token``, ``timezone``, ``demo_seed``, ``demo_anchor``,
 ``moodle_timeout``, ``moodle_retries``, ``grades_path`` (gradebook CSV export for a log export;
 default: ``<log file stem>.grades.csv`` next to it when present),
-``course_start``. Missing Moodle settings fall back to the environment (MOODLE_URL,
+``course_start`` / ``course_end`` (the course frame for a log export; a ``<log stem>.import.json``
+sidecar written by the Import page supplies them, the time zone and gradebook item maxima when the
+config does not). Missing Moodle settings fall back to the environment (MOODLE_URL,
 MOODLE_STANDARD_TOKEN, MOODLE_CUSTOM_TOKEN). Nothing here logs or returns a token.
 """
 
@@ -21,7 +23,7 @@ from moodle.data import CourseData
 from moodle.demo import DemoSite, default_anchor
 from moodle.errors import MoodleInvalidParameterError, MoodleNotFoundError
 
-__all__ = ["demo_site", "list_courses", "load_course_data", "make_client", "parse_source"]
+__all__ = ["demo_site", "export_options", "list_courses", "load_course_data", "make_client", "parse_source"]
 
 _ALIASES = {
     "moodle_url": ("moodle_url", "MOODLE_URL", "url"),
@@ -34,6 +36,8 @@ _ALIASES = {
     "retries": ("moodle_retries", "MOODLE_RETRIES"),
     "grades_path": ("grades_path", "grades_csv"),
     "course_start": ("course_start",),
+    "course_end": ("course_end",),
+    "item_max": ("item_max", "grades_item_max"),
 }
 _ENV = {"moodle_url": "MOODLE_URL", "standard_token": "MOODLE_STANDARD_TOKEN",
         "custom_token": "MOODLE_CUSTOM_TOKEN", "moodle_workers": "MOODLE_WORKERS",
@@ -149,13 +153,16 @@ def load_course_data(source: str, course_id: int, *, as_of: Any = None, config: 
     path = Path(str(arg)).expanduser()
     if not path.exists():
         raise MoodleNotFoundError(f"The log export file {path} does not exist.")
-    logs = read_log_export(path, course_start=_setting(config, "course_start"))
+    opts = export_options(path, config, course_id)
+    logs = read_log_export(path, course_start=opts["course_start"], course_end=opts["course_end"],
+                           timezone=opts["timezone"])
     grades = _setting(config, "grades_path")
     sidecar = path.with_suffix(".grades.csv")          # what the Import page stores next to the log
     if grades is None and sidecar.exists() and sidecar != path:
         grades = sidecar
     data = course_data_from_export(logs, course_id=int(course_id), grades=grades, progress=progress,
-                                   timezone=_setting(config, "timezone", "UTC"))
+                                   fullname=opts["fullname"], timezone=opts["timezone"], item_max=opts["item_max"],
+                                   course_start=opts["course_start"], course_end=opts["course_end"])
     if when is not None:
         cut = int(when.timestamp())
         data.logs = data.logs[data.logs["timecreated"] <= cut].reset_index(drop=True)
@@ -177,4 +184,36 @@ def list_courses(source: str, config: Any = None) -> list[dict]:
     path = Path(str(arg)).expanduser()
     if not path.exists():
         raise MoodleNotFoundError(f"The log export file {path} does not exist.")
-    return [export_course_info(read_log_export(path, course_start=_setting(config, "course_start")))]
+    opts = export_options(path, config)
+    return [export_course_info(read_log_export(path, course_start=opts["course_start"],
+                                               course_end=opts["course_end"], timezone=opts["timezone"]))]
+
+
+def export_options(path: Path, config: Any = None, course_id: int | None = None) -> dict[str, Any]:
+    """How to read a stored log export: ``course_start``, ``course_end``, ``timezone``, ``item_max``.
+
+    First hit wins: the course's own frame (``config.course_flags(id)``: ``course_start``,
+    ``course_end``, ``course_timezone``), the run's (``course_start`` / ``course_end``: CLI flags), the
+    ``<stem>.import.json`` sidecar the Import page writes next to an upload, then the configured time
+    zone (UTC when none).
+    """
+    import json
+
+    side: dict[str, Any] = {}
+    meta = Path(path).with_suffix(".import.json")
+    if meta.is_file() and meta.stat().st_size < 1 << 20:
+        try:
+            loaded = json.loads(meta.read_text(encoding="utf-8"))
+            side = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            side = {}
+    flags: Any = {}
+    if course_id is not None and callable(getattr(config, "course_flags", None)):
+        flags = config.course_flags(int(course_id)) or {}
+    out: dict[str, Any] = {}
+    for key in ("course_start", "course_end", "item_max"):
+        out[key] = _setting(config, key) or flags.get(key) or side.get(key) or None
+    out["fullname"] = side.get("fullname") or None
+    out["timezone"] = str(flags.get("course_timezone") or side.get("timezone") or _setting(config, "timezone")
+                          or "UTC")
+    return out

@@ -1,75 +1,49 @@
-"""Import: upload a Moodle "Logs" report (CSV), preview it, then cluster it as a course (source csv:PATH)."""
+"""Import: upload a Moodle "Logs" report, preview it (dates checked), then cluster it as a course (csv:PATH).
+
+Steps (logic in ui/importer.py): the course dates and time zone the times are read with; the preview
+and its warnings; the gradebook and any item maxima it lacks; a new course id by default (an existing
+one only when confirmed); the upload stored under a unique name; "done" with a link to the groups.
+"""
 
 from __future__ import annotations
 
-import io
-import re
-from datetime import UTC, datetime
-from typing import Any
-
 import streamlit as st
 
-from ui import loaders
+from ui import importer, loaders
 from ui.auth import current_user, is_admin, require_course
 from ui.common import header, redact, run_page
 from ui.i18n import t
-from ui.resources import SESSION_KEYS, data_dir, get_store
+from ui.resources import SESSION_KEYS, get_config
 from ui.widgets import job_progress
-
-
-def _read(upload: Any) -> Any:
-    """The canonical log frame of an uploaded Moodle log export (moodle.read_log_export)."""
-    from moodle import read_log_export
-
-    return read_log_export(io.BytesIO(upload.getvalue()))
-
-
-def _save(cid: int, name: str, log_bytes: bytes, grades: bytes | None) -> str:
-    folder = data_dir() / "imports"  # raw logs hold names and IPs: readable by this account only
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    path = folder / f"course{cid}_{stamp}.csv"
-    path.write_bytes(log_bytes)
-    if grades:
-        path.with_suffix(".grades.csv").write_bytes(grades)
-    get_store().courses.upsert({"id": cid, "fullname": name or f"Course {cid}", "source": "csv"})
-    return str(path.resolve())
 
 
 def body() -> None:
     header("im.title", "im.subtitle")
-    upload = st.file_uploader(t("im.log"), type=["csv"], key="import_log")
-    grades = st.file_uploader(t("im.grades"), type=["csv"], key="import_grades")
+    importer.done_message()
+    upload = st.file_uploader(t("im.log"), type=importer.LOG_TYPES, key="import_log")
+    grades = st.file_uploader(t("im.grades"), type=importer.GRADE_TYPES, key="import_grades")
     job_progress()
     if upload is None:
         st.info(t("im.need_file"))
+        st.caption(t("im.retention", days=get_config().import_retention_days))
         return
+    start, end, tz = importer.frame_inputs()
     try:
         with st.spinner(t("common.loading")):
-            logs = _read(upload)
+            logs = importer.read_upload(upload, start, end, tz)
     except Exception as exc:  # bad file: a clear message, not a traceback
         st.error(t("im.bad", msg=redact(str(exc))))
         return
-    times = logs["time"] if "time" in logs else None
-    st.success(t("im.preview", rows=len(logs), users=logs["user"].nunique() if "user" in logs else "?",
-                 start=str(times.min())[:16] if times is not None else "?",
-                 end=str(times.max())[:16] if times is not None else "?"))
-    st.dataframe(logs.head(50), hide_index=True, key="import_preview")
-
-    c1, c2 = st.columns([1, 3])
-    default_id = int(st.session_state.get(SESSION_KEYS["course"]) or 9001)
-    cid = int(c1.number_input(t("im.course_id"), min_value=1, value=default_id, step=1, key="import_course_id"))
-    stem = re.sub(r"[_-]+", " ", upload.name.rsplit(".", 1)[0]).strip()
-    name = c2.text_input(t("im.course_name"), value=stem, key="import_course_name")
-    if st.button(t("im.submit"), key="import_submit", type="primary"):
+    importer.preview(logs)
+    grade_bytes, item_max = importer.grades_inputs(grades)
+    cid, name, allowed = importer.course_target(logs, upload.name)
+    if st.button(t("im.submit"), key="import_submit", type="primary", disabled=not allowed):
         if not is_admin(current_user()):
             require_course(cid)  # an instructor imports only into a course granted to them
-        from jobs.runner import submit
-
-        path = _save(cid, name.strip(), upload.getvalue(), grades.getvalue() if grades else None)
+        options = {"course_start": str(start) if start else None, "course_end": str(end) if end else None,
+                   "timezone": tz, "item_max": item_max or None}
         try:
-            job_id = submit(get_store(), [cid], "manual", source=f"csv:{path}")
+            job_id = importer.store_and_submit(cid, name, upload, grade_bytes, options)
         except Exception as exc:
             st.error(t("jb.submit_failed", msg=redact(str(exc))))
             return
@@ -77,6 +51,7 @@ def body() -> None:
         st.session_state[SESSION_KEYS["job"]] = job_id
         st.success(t("im.saved", job=job_id))
         st.rerun()
+    st.caption(t("im.retention", days=get_config().import_retention_days))
 
 
 run_page(body)

@@ -79,6 +79,9 @@ def body() -> None:
     header("st.title")
     _moodle()
     _llm_and_language()
+    from ui.importer import imports_settings
+
+    imports_settings()
     users_section(get_store(), user, sorted(all_courses()))
     tokens_section(get_store())
 

@@ -125,7 +125,8 @@ def test_import_log_export_preview_then_cluster(admin, populated):
     at.run()
     assert not at.exception and not errors(at), errors(at)
     assert any(s.value.startswith("Preview:") for s in at.success)
-    at.number_input(key="import_course_id").set_value(9001)
+    cid = at.number_input(key="import_course_id").value       # a new course id is suggested
+    assert populated.courses.get(cid) is None
     at.text_input(key="import_course_name").input("Imported course")
     at.button(key="import_submit").click().run()
     assert not at.exception, at.exception
@@ -133,7 +134,7 @@ def test_import_log_export_preview_then_cluster(admin, populated):
     job = wait_for_job(populated, job_id)
     assert job["status"] in {"succeeded", "skipped"}, job.get("error")  # a tiny excerpt may be too small
     assert str(job.get("source", "")).startswith("csv:") and "/imports/" in job["source"]
-    assert populated.courses.get(9001)["fullname"] == "Imported course"
+    assert populated.courses.get(cid)["fullname"] == "Imported course"
     at.run()
     assert not at.exception
 

@@ -16,7 +16,8 @@ from moodle.sources import list_courses, load_course_data
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 EXPORTS = FIX / "log_exports"
-EDIFY = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "edify"
+EDIFY = next((p / "shared" / "datasets" / "edify" for p in Path(__file__).resolve().parents
+              if (p / "shared" / "datasets" / "edify").is_dir()), Path("/nonexistent"))
 
 EXPECTED_FIRST = datetime(2024, 3, 4, 8, 0, 5, tzinfo=UTC)
 EXPECTED_LAST = datetime(2024, 3, 14, 9, 15, 2, tzinfo=UTC)
