@@ -88,6 +88,10 @@ class GroupingModel:
     version: int | None = None
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: counts are measured relative to the course's own median in each run's window (the fit's scaling
+    #: otherwise): a course-wide lull or rush (exam weeks, holidays, the usual decline over a term) does
+    #: not push everyone across a group boundary, while a student who changes relative to the others moves.
+    relative_counts: bool = True
 
     @property
     def k(self) -> int:
@@ -107,6 +111,7 @@ class GroupingModel:
             "fit_spread": None if self.fit_spread is None else float(self.fit_spread),
             "k_pinned": bool(self.k_pinned), "term_start": self.term_start, "window_days": self.window_days,
             "version": self.version, "reason": self.reason, "extra": dict(self.extra),
+            "relative_counts": bool(self.relative_counts),
         }
 
     @classmethod
@@ -124,7 +129,7 @@ class GroupingModel:
                 fit_silhouette=doc.get("fit_silhouette"), fit_spread=doc.get("fit_spread"),
                 k_pinned=bool(doc.get("k_pinned")), term_start=doc.get("term_start"),
                 window_days=doc.get("window_days"), version=doc.get("version"), reason=doc.get("reason") or "",
-                extra=dict(doc.get("extra") or {}),
+                extra=dict(doc.get("extra") or {}), relative_counts=bool(doc.get("relative_counts", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"grouping model document is incomplete or malformed: {exc}") from exc
@@ -156,7 +161,11 @@ class GroupingModel:
         if missing:
             raise ValueError(f"features {missing} of the grouping model are missing")
         numeric = features[self.features_in].apply(pd.to_numeric, errors="coerce").astype(float).fillna(0.0)
-        return self.selector().transform(numeric)
+        sel = self.selector()
+        if self.relative_counts:
+            sel.log_scale_ = {c: FeatureSelector._log_scale(numeric[c].to_numpy(dtype=float))
+                              for c in self.log_columns if c in numeric.columns}
+        return sel.transform(numeric)
 
     def distances(self, scaled: pd.DataFrame) -> np.ndarray:
         X = scaled.to_numpy(dtype=float)

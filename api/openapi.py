@@ -72,8 +72,10 @@ def openapi_document(version: str) -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": {
             "/api/health": {"get": _op(
-                "Health: database and scheduler liveness, last nightly run, failing courses (no course data)",
-                {"200": _json(_ref("Health"), "Health report.")}, errors=(), auth=False)},
+                "Health: database and scheduler liveness, last nightly run, failing courses",
+                {"200": _json(_ref("Health"), "Health report.")}, errors=("401",), auth=False,
+                description="No token needed; with a valid token the answer adds 'courses' (freshness and "
+                            "last outcome of the token's courses). A wrong token is a 401.")},
             "/api/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
                                              errors=(), auth=False)},
             "/api/courses": {"get": _op("Courses the token's user may read",

@@ -172,7 +172,16 @@ def get_health(ctx: Ctx) -> dict:
     if ctx.store is None:
         return {"status": "critical", "database": {"ok": False, "error": ctx.store_error},
                 "problems": [f"database: {ctx.store_error}"], "api_version": API_VERSION}
-    out = overall_health(ctx.store, ctx.config, scheduler=ctx.scheduler)
+    with_token = bool(ctx.request.headers.get("authorization"))
+    if with_token:
+        ctx.authenticate()  # a wrong token is a 401 here too
+    out = overall_health(ctx.store, ctx.config, scheduler=ctx.scheduler, include_courses=with_token)
+    if with_token:  # per-course freshness and outcomes, only for the token's courses
+        granted = ctx.granted()
+        out["courses"] = [c for c in out.get("courses") or [] if granted is None or c["course_id"] in granted]
+        if granted is not None:
+            out["failing_courses"] = [c for c in out["failing_courses"] if c in granted]
+            out["stale_courses"] = [c for c in out["stale_courses"] if c in granted]
     out["api_version"] = API_VERSION
     return out
 
@@ -331,7 +340,7 @@ def not_found(ctx: Ctx) -> dict:
 
 
 def api_routes() -> list[Route]:
-    any_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    any_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     missing = endpoint({m: not_found for m in any_method}, auth=False)
     return [
         Route("/api/health", endpoint({"GET": get_health}, auth=False), methods=any_method),

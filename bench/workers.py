@@ -72,6 +72,8 @@ def _one(n_workers: int, ids: list[int], server: Any, std: str, cus: str, log: A
             worker_cpu = sum(_cpu(p.pid) - c for p, c in zip(procs, cpu0, strict=True))
             moodle_cpu = _self_cpu() - me0
             final = nightly_summary(store, job_ids)
+            durations = sorted((j["finished_at"] - j["started_at"]).total_seconds()
+                               for j in (store.jobs.get(i) for i in job_ids) if j and j.get("finished_at"))
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -85,8 +87,10 @@ def _one(n_workers: int, ids: list[int], server: Any, std: str, cus: str, log: A
         store.close()
     share = sorted(final["by_worker"].values(), reverse=True)
     log(f"    {n_workers} worker(s): {seconds:6.1f} s for {len(ids)} courses; statuses {dict(statuses)}; "
-        f"jobs per worker {share}; worker CPU {worker_cpu:.1f} s, fake-Moodle process CPU {moodle_cpu:.1f} s")
+        f"jobs per worker {share}; worker CPU {worker_cpu:.1f} s, fake-Moodle process CPU {moodle_cpu:.1f} s; "
+        f"one course job: median {durations[len(durations) // 2]:.1f} s, max {durations[-1]:.1f} s")
     return {"workers": n_workers, "seconds": seconds, "statuses": dict(statuses), "per_worker": share,
+            "course_job_median_s": durations[len(durations) // 2], "course_job_max_s": durations[-1],
             "worker_cpu_s": worker_cpu, "moodle_cpu_s": moodle_cpu}
 
 

@@ -559,6 +559,8 @@ def _cmd_worker(args: argparse.Namespace, config: Config) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    import jobs.pipeline  # noqa: F401 - warm: the first course must not pay the imports (pandas, sklearn)
+
     svc = service.start(config, started_by="worker", out=sys.stderr, bootstrap=False,
                         nightly=not args.no_nightly)
     status = scheduler_status(svc.scheduler)

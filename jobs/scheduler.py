@@ -205,8 +205,9 @@ def build_scheduler(store: Any, config: Config, *, start: bool = True, clock: Cl
         except ValueError as exc:
             log.error("nightly job not scheduled: %s", exc)
         else:
+            # work=False: the nightly only enqueues; the claim job runs the courses (max_parallel_courses)
             scheduler.add_job("jobs.runner:run_nightly", trigger, id=NIGHTLY_JOB_ID, name="nightly clustering",
-                              kwargs={"store": store, "config": config}, replace_existing=True,
+                              kwargs={"store": store, "config": config, "work": False}, replace_existing=True,
                               max_instances=1, coalesce=True, misfire_grace_time=int(settings.misfire_grace_s))
     scheduler.add_job("jobs.runner:maintenance", "interval", seconds=max(1.0, float(config.retry_poll_s)),
                       id=MAINTENANCE_JOB_ID, name="retries and recovery",
@@ -244,7 +245,7 @@ def build_scheduler(store: Any, config: Config, *, start: bool = True, clock: Cl
             log.info("nightly run of %s was missed; running it once now", missed.isoformat())
             scheduler.add_job("jobs.runner:run_nightly", "date", run_date=datetime.now(zone), id=CATCH_UP_JOB_ID,
                               name="missed nightly run", kwargs={"store": store, "config": config,
-                                                                 "missed_fire_time": missed},
+                                                                 "missed_fire_time": missed, "work": False},
                               replace_existing=True, misfire_grace_time=int(settings.misfire_grace_s))
     if start:
         scheduler.start()
@@ -278,6 +279,7 @@ def reschedule(scheduler: BackgroundScheduler, cron: str, tz: str, enabled: bool
             kwargs["config"] = config
         if "store" not in kwargs or "config" not in kwargs:
             raise ValueError("store and config are needed to add the nightly job")
+        kwargs["work"] = False
         scheduler.add_job("jobs.runner:run_nightly", trigger, id=NIGHTLY_JOB_ID, name="nightly clustering",
                           kwargs=kwargs, replace_existing=True, max_instances=1, coalesce=True,
                           misfire_grace_time=int(kwargs["config"].misfire_grace_s))

@@ -20,6 +20,7 @@ from ui.common import (
     to_csv_bytes,
     to_excel_bytes,
 )
+from ui.grouping import grouping_notes
 from ui.i18n import t
 from ui.shaping import heatmap_frame, members_frame
 
@@ -53,6 +54,7 @@ def body() -> None:
         return
     st.caption(t("common.run_at", date=fmt_dt(run.get("run_at")), k=run.get("k"),
                  students=(run.get("metadata") or {}).get("total_students")))
+    grouping_notes(run)
     clusters = run.get("clusters") or []
     names = cluster_names(run)
     cols = st.columns(min(3, max(1, len(clusters))))

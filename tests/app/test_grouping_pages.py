@@ -22,7 +22,7 @@ def _captions(at) -> list[str]:
     return [c.value for c in at.caption]
 
 
-@pytest.mark.parametrize("page", ["overview", "transitions", "diagnostics"])
+@pytest.mark.parametrize("page", ["overview", "clusters", "transitions", "diagnostics"])
 def test_pages_say_which_window_the_groups_describe(admin, page):
     at = admin.switch_page(PAGES[page]).run()
     assert not at.exception and not errors(at)

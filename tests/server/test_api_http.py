@@ -101,6 +101,9 @@ def test_walk_through_run_follow_read(api):
 
     status, _, jobs = api.request("GET", "/api/jobs?course_id=101", token=token)
     assert status == 200 and job_id in [j["job_id"] for j in jobs["jobs"]]
+    status, _, health = api.request("GET", "/api/health", token=token)  # with a token: per-course rows
+    assert status == 200 and [c["course_id"] for c in health["courses"]] == [101]
+    assert health["courses"][0]["last_run_id"] == run_id
 
 
 def test_401_and_403(api):
@@ -132,6 +135,8 @@ def test_errors_are_json(api):
     assert status == 400 and "course_id" in body["message"]
     status, headers, body = api.request("DELETE", "/api/jobs", token=token)
     assert status == 405 and body["error"] == "method_not_allowed"
+    assert api.request("OPTIONS", "/api/jobs")[0] == 405
+    assert api.request("GET", "/api/health", token="clk_" + "y" * 43)[0] == 401
     status, _, body = api.request("GET", "/api/jobs/doesnotexist", token=token)
     assert status == 404 and body["error"] == "not_found"
     status, _, body = api.request("GET", "/api/courses/999/runs/latest", token=token)

@@ -128,3 +128,29 @@ def test_a_worse_fit_must_last_longer_than_a_window_and_a_refit_must_help(fitted
         d = _decide(model, placement, evidence=ev, scores=no_help, now=t0 + timedelta(weeks=week))
         ev = d.evidence
         assert d.action == "place"
+
+
+def test_a_course_wide_lull_moves_nobody():
+    """Everyone's counts fall to a fifth (exam weeks, a holiday): relative counts keep every student where
+    they were; measured against the fit's scale instead, many would "move"."""
+    import dataclasses
+    from datetime import date
+
+    from analytics.window import RATE_COLUMNS, window_features
+    from moodle.demo import CHANGE_COURSE, DemoSite
+
+    site = DemoSite(11, anchor=date(2026, 2, 2), courses=[CHANGE_COURSE])
+    as_of = site.week_start(CHANGE_COURSE.course_id, 6)
+    data = site.course_data(CHANGE_COURSE.course_id, as_of)
+    frame = data.course_frame()
+    features, _ = window_features(data, as_of, start=frame.start, end=frame.end)
+    result = cluster_students(features)
+    model = model_from_result(result, {int(r): int(r) for r in result.centroids.index})
+    before = place(model, features).labels
+    lull = features.copy()
+    for col in RATE_COLUMNS:
+        lull[col] = lull[col] * 0.2
+    assert (place(model, lull, before).labels != before).sum() == 0
+    absolute = dataclasses.replace(model, relative_counts=False)
+    assert (place(absolute, lull, before).labels != before).sum() > 0.05 * len(before)
+    assert GroupingModel.from_doc(model.to_doc()).relative_counts
