@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "nightly": "bench.nightly",
     "pages": "bench.pages",
     "store": "bench.store",
+    "moodle_load": "bench.moodle_load",
     "csv_import": "bench.csv_import",
     "workers": "bench.workers",
 }

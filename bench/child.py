@@ -159,6 +159,38 @@ def task_build_history(args: dict[str, Any]) -> dict[str, Any]:
                          int(args["runs"]), _as_of(args["as_of"]))
 
 
+def task_serve_moodle(args: dict[str, Any]) -> dict[str, Any]:
+    """A fake Moodle for the parent (bench.common.moodle_process): ready line, serve until stdin closes."""
+    import secrets
+    import threading
+
+    from moodle.fake_server import FakeMoodleServer
+
+    courses = [(int(c), int(n)) for c, n in args["courses"]]
+    site = demo_site(courses)
+    std, cus = f"bench-std-{secrets.token_hex(12)}", f"bench-cus-{secrets.token_hex(12)}"
+    server = FakeMoodleServer(site, standard_token=std, custom_token=cus, as_of=_as_of(args.get("as_of")))
+    for cid, _ in courses:           # generate and encode once, before anything is timed
+        server._logs(cid, int(args.get("warm_limit") or 5_000_000))
+        server._grades(cid, 0)
+    with server:
+        print("BENCH_READY " + json.dumps({"url": server.url, "std": std, "cus": cus}), flush=True)
+        done = threading.Event()
+
+        def wait_stdin() -> None:
+            sys.stdin.read()
+            done.set()
+
+        threading.Thread(target=wait_stdin, daemon=True).start()
+        done.wait()
+        calls = server.calls()
+    by_function: dict[str, int] = {}
+    for call in calls:
+        name = str(call.get("function") or call.get("wsfunction") or "?")
+        by_function[name] = by_function.get(name, 0) + 1
+    return {"calls": len(calls), "by_function": by_function, "peak_rss_mb": peak_rss_mb()}
+
+
 def _csv_task(reader: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def task(args: dict[str, Any]) -> dict[str, Any]:
         """Read a log export with our importer or polars (bench.csv_import); own time and peak RSS."""
@@ -181,6 +213,7 @@ TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "nightly": task_nightly,
     "pages": task_pages,
     "build_history": task_build_history,
+    "serve_moodle": task_serve_moodle,
 }
 
 

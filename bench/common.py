@@ -35,6 +35,7 @@ __all__ = [
     "install_demo_site",
     "machine_note",
     "make_config",
+    "moodle_process",
     "peak_rss_mb",
     "run_child",
     "runtime_token",
@@ -176,6 +177,51 @@ def fake_moodle(site: Any, as_of: datetime | None) -> Iterator[tuple[Any, str, s
     server = FakeMoodleServer(site, standard_token=std, custom_token=cus, as_of=as_of)
     with server:
         yield server, std, cus
+
+
+class MoodleProcess:
+    """A fake Moodle running in its own process (see :func:`moodle_process`)."""
+
+    def __init__(self, url: str, std: str, cus: str) -> None:
+        self.url, self.std, self.cus = url, std, cus
+        self.calls: int | None = None            # HTTP calls served, known once the process ended
+        self.by_function: dict[str, int] = {}
+
+
+@contextmanager
+def moodle_process(courses: list[tuple[int, int]], as_of: datetime | None, *,
+                   warm_limit: int = 5_000_000) -> Iterator[MoodleProcess]:
+    """A FakeMoodleServer serving demo ``courses`` in a child process (its own interpreter and GIL).
+
+    The child generates the courses and encodes the replies (logs, grade report, enrolments) before it
+    says it is ready, so what is timed is serving and fetching, not generating the demo data. It stops
+    when we close its stdin; then ``calls`` tells how many web-service calls it served.
+    """
+    args = {"courses": courses, "as_of": as_of.isoformat() if as_of else None, "warm_limit": warm_limit}
+    cmd = [sys.executable, "-m", "bench.child", "serve_moodle", json.dumps(args)]
+    env = dict(os.environ)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("BENCH_READY "):
+            proc.kill()
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"the fake Moodle process did not start:\n{line}{err[-3000:]}")
+        info = json.loads(line[len("BENCH_READY "):])
+        handle = MoodleProcess(info["url"], info["std"], info["cus"])
+        yield handle
+    finally:
+        try:
+            out, _ = proc.communicate(input="", timeout=60)   # closes its stdin: the child stops
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    for line in (out or "").splitlines():
+        if line.startswith("BENCH_RESULT "):
+            done = json.loads(line[len("BENCH_RESULT "):])
+            handle.calls = done.get("calls")
+            handle.by_function = done.get("by_function", {})
 
 
 def run_child(task: str, args: dict[str, Any], *, timeout: float = 3600.0,

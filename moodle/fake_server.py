@@ -81,6 +81,7 @@ class Faults:
     ignore_limitfrom: bool = False       # enrolled users: a server that ignores paging
     redirect_to: str = ""                # non-empty: answer 301 to this URL (http -> https sites)
     deny_enrolreview: bool = False       # token lacks moodle/course:enrolreview: onlyactive is refused
+    deny_grade_viewall: bool = False     # token lacks moodle/grade:viewall: userid=0 grade reports refused
     large_course_students: int = 0       # > 0: course LARGE_COURSE_ID with that many students exists
     large_course_scale: float = 1.0      # activity_scale of that course (logs ~ 30 * students * weeks)
     messaging_disabled: bool = False     # site setting "messaging" off: sending raises 'disabled'
@@ -504,6 +505,9 @@ class FakeMoodleServer:
         now = self._now()
         report = self._cached(("grades", courseid, now),
                               lambda: {g["userid"]: g for g in site.grade_report_raw(courseid, None, now)})
+        if userid == 0 and self.faults.deny_grade_viewall:
+            raise MoodleWSError("required_capability_exception", "nopermissions",
+                                "Sorry, but you do not currently have permissions to do that (View all grades).")
         if userid == 0:
             entries = list(report.values())
         elif userid in report:

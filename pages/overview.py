@@ -10,7 +10,7 @@ import streamlit as st
 from ui import loaders
 from ui.bootstrap import bootstrap_status, scheduler
 from ui.common import feature_label, fmt_dt, header, run_page, selected_course
-from ui.grouping import grouping_notes, weak_structure_panel
+from ui.grouping import grouping_notes, grouping_state, weak_structure_panel
 from ui.i18n import current_language, t
 from ui.resources import get_config, get_store
 from ui.shaping import movers_frame
@@ -79,6 +79,7 @@ def body() -> None:
             t("ov.col.students"): ((run or {}).get("metadata") or {}).get("total_students"),
             t("ov.col.moved"): trans.get("moved"),
             t("ov.col.alerts"): len((run or {}).get("alerts") or []),
+            t("gp.col.state"): grouping_state(run),
         })
     st.subheader(t("ov.courses"))
     if all(r[t("ov.col.clusters")] is None for r in rows):

@@ -22,7 +22,8 @@ def _two_runs(runs: list[dict]) -> None:
     if before == after:
         st.info(t("tr.same"))
         return
-    run_a, run_b = loaders.run_by_id(before), loaders.run_by_id(after)
+    by_id = {r["run_id"]: r for r in runs}          # the listed runs carry the cluster names
+    run_a, run_b = by_id[before], by_id[after]
     assign_a, assign_b = loaders.run_assignment(before), loaders.run_assignment(after)
     common = set(assign_a) & set(assign_b)
     moved = sum(1 for u in common if assign_a[u] != assign_b[u])

@@ -82,6 +82,15 @@ def to_bson_safe(value: Any) -> Any:
     - NaN, NaT, ``pd.NA`` and ``None`` become ``None``;
     - timedeltas become seconds (float); Series become lists, DataFrames lists of records.
     """
+    kind = type(value)  # exact plain types first: most values of big documents are these
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return None if value != value else value
+    if kind is dict:
+        return {k if type(k) is str else str(k): to_bson_safe(v) for k, v in value.items()}
+    if kind is list:
+        return [to_bson_safe(v) for v in value]
     if isinstance(value, bool | str | bytes) or value is None:
         return value
     if isinstance(value, Mapping):

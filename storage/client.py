@@ -23,6 +23,8 @@ from typing import Any
 import pymongo
 from pymongo.errors import ConfigurationError
 
+from . import embedded_fast
+
 __all__ = ["Store", "StoreCollection", "open_store", "DEFAULT_DB_NAME", "close_all"]
 
 DEFAULT_DB_NAME = "cohortlens"
@@ -38,6 +40,7 @@ _SQLITE_PATCHED = False
 def _reinit_after_fork() -> None:
     global _PROCESS_LOCK
     _PROCESS_LOCK = threading.RLock()
+    embedded_fast.CommitBatch.reset()
 
 
 os.register_at_fork(after_in_child=_reinit_after_fork)
@@ -67,6 +70,7 @@ def _patch_litemongo() -> None:
     import litemongo.sqlite_store as sqlite_store
 
     sqlite_store.sqlite3 = _SqliteShim()  # type: ignore[assignment]
+    embedded_fast.install()  # one SQLite transaction per store call (see embedded_fast.CommitBatch)
     _SQLITE_PATCHED = True
 
 
@@ -95,12 +99,17 @@ class _FileLock:
             if self._depth == 0:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             self._depth += 1
+            embedded_fast.CommitBatch.depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
-                if self._depth == 0:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                embedded_fast.CommitBatch.depth -= 1
+                try:  # each store call's writes are committed together when the call returns
+                    embedded_fast.CommitBatch.flush()
+                finally:
+                    if self._depth == 0:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         with _PROCESS_LOCK:
@@ -116,10 +125,13 @@ class StoreCollection:
     (see reference/stack_notes.md, "Safe on both").
     """
 
-    def __init__(self, raw: Any, guard: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+    def __init__(self, raw: Any, guard: Callable[[], contextlib.AbstractContextManager[None]], *,
+                 fast: bool = False) -> None:
         self._raw = raw
         self._guard = guard
         self.name: str = raw.name
+        #: embedded store: reads, inserts and rewrites skip mongomock's copies (storage/embedded_fast.py)
+        self._fast = fast and embedded_fast.AVAILABLE
 
     # -- reads ---------------------------------------------------------------------------------
     def find(
@@ -132,6 +144,11 @@ class StoreCollection:
         limit: int = 0,
     ) -> list[dict]:
         with self._guard():
+            if self._fast:
+                try:
+                    return embedded_fast.find(self._raw, filter, projection, sort, skip, limit)
+                except embedded_fast.Fallback:
+                    pass
             cursor = self._raw.find(dict(filter or {}), projection)
             if sort:
                 cursor = cursor.sort(list(sort))
@@ -170,13 +187,40 @@ class StoreCollection:
     # -- writes --------------------------------------------------------------------------------
     def insert_one(self, doc: Mapping[str, Any]) -> Any:
         with self._guard():
+            if self._fast:
+                try:
+                    return embedded_fast.insert_many(self._raw, [dict(doc)])[0]
+                except embedded_fast.Fallback:
+                    pass
             return self._raw.insert_one(dict(doc)).inserted_id
 
     def insert_many(self, docs: Sequence[Mapping[str, Any]], *, ordered: bool = True) -> list:
         if not docs:
             return []
         with self._guard():
+            if self._fast:
+                try:
+                    return embedded_fast.insert_many(self._raw, [dict(d) for d in docs])
+                except embedded_fast.Fallback:
+                    pass
             return list(self._raw.insert_many([dict(d) for d in docs], ordered=ordered).inserted_ids)
+
+    def replace_by_id(self, docs: Sequence[Mapping[str, Any]]) -> int:
+        """Write whole documents over the stored ones with the same ``_id`` (a missing one is skipped).
+
+        One statement on the embedded store; ``ReplaceOne`` requests on MongoDB. Returns how many matched.
+        """
+        if not docs:
+            return 0
+        with self._guard():
+            if self._fast:
+                try:
+                    return embedded_fast.replace_by_id(self._raw, [dict(d) for d in docs])
+                except embedded_fast.Fallback:
+                    pass
+            result = self._raw.bulk_write([pymongo.ReplaceOne({"_id": d["_id"]}, dict(d)) for d in docs],
+                                          ordered=True)
+            return int(result.matched_count)
 
     def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False) -> Any:
         with self._guard():
@@ -206,6 +250,16 @@ class StoreCollection:
         proj = dict(projection) if projection else {}
         drop_id = proj.pop("_id", 1) in (0, False)
         with self._guard():
+            if self._fast and not upsert:
+                try:
+                    doc = embedded_fast.find_one_and_set(self._raw, dict(filter), dict(update), proj or None,
+                                                         list(sort) if sort else None, return_after)
+                except embedded_fast.Fallback:
+                    pass
+                else:
+                    if doc is not None and drop_id:
+                        doc.pop("_id", None)
+                    return doc
             doc = self._raw.find_one_and_update(
                 dict(filter),
                 dict(update),
@@ -331,7 +385,7 @@ class Store:
         col = self._collections.get(name)
         if col is None:
             with self.locked():  # litemongo may open the collection's sqlite file here
-                col = StoreCollection(self._raw_db[name], self._guard)
+                col = StoreCollection(self._raw_db[name], self._guard, fast=self.backend == "embedded")
             self._collections[name] = col
         return col
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.errors import OperationFailure
 
-__all__ = ["INDEXES", "OBSOLETE_INDEXES", "ensure_indexes"]
+__all__ = ["EMBEDDED_SKIP", "INDEXES", "OBSOLETE_INDEXES", "ensure_indexes"]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     # uniqueness: no unique compound index, which litemongo checks expensively on every write)
     "user_cluster_history": [
         ([("course_id", 1)], {"name": "course_id"}),
+        # MongoDB only (see EMBEDDED_SKIP): the embedded store answers these through course_id / _id
         ([("user_id", 1)], {"name": "user_id"}),
         ([("history.run_id", 1)], {"name": "history_run_id"}),
     ],
@@ -77,6 +78,15 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
 }
 
+#: collection -> indexes NOT kept on the embedded store. Its query engine (mongomock inside litemongo)
+#: keeps every declared index as an in-memory hash map updated in Python on every write; a multikey
+#: index on ``history.run_id`` holds one entry per student per run (a million at 20,000 students x 52
+#: runs) and doubled the cost of recording a run. Every query on these fields also names ``course_id``
+#: or ``_id``, which the embedded store indexes.
+EMBEDDED_SKIP: dict[str, set[str]] = {
+    "user_cluster_history": {"user_id", "history_run_id"},
+}
+
 #: collection -> index names of older layouts, dropped by ``ensure_indexes`` when present.
 OBSOLETE_INDEXES: dict[str, set[str]] = {
     # the unique (course_id, user_id) index and the indexes of the short-lived run-chunk layout
@@ -104,11 +114,15 @@ def ensure_indexes(db: Any) -> list[str]:
     from .migrations import sync_run_summaries
 
     created = []
+    embedded = getattr(db, "backend", None) == "embedded"
     for collection, specs in INDEXES.items():
         col = db.collection(collection) if hasattr(db, "collection") else db[collection]
-        if collection in OBSOLETE_INDEXES:
-            _drop_obsolete(col, OBSOLETE_INDEXES[collection])
+        skip = EMBEDDED_SKIP.get(collection, set()) if embedded else set()
+        if collection in OBSOLETE_INDEXES or skip:
+            _drop_obsolete(col, OBSOLETE_INDEXES.get(collection, set()) | skip)
         for keys, options in specs:
+            if options["name"] in skip:
+                continue
             try:
                 col.create_index(keys, **options)
             except OperationFailure as exc:  # same keys under another name/options on a shared db

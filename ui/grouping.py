@@ -11,7 +11,7 @@ import streamlit as st
 from ui.common import fmt_dt
 from ui.i18n import t
 
-__all__ = ["explained_changes", "window_text", "grouping_notes", "regrouping_runs", "weak_structure_panel", "admin_grouping_controls",
+__all__ = ["explained_changes", "grouping_state", "window_text", "grouping_notes", "regrouping_runs", "weak_structure_panel", "admin_grouping_controls",
            "at_risk_frame", "ranking_frame"]
 
 
@@ -38,6 +38,16 @@ def explained_changes(movers: pd.DataFrame, fallback: pd.Series) -> pd.Series:
     lang = current_language()
     text = movers["explanations"].map(lambda e: (e or {}).get(lang) if isinstance(e, dict) else None)
     return text.where(text.notna() & (text != ""), fallback)
+
+
+def grouping_state(run: dict | None) -> str:
+    """One word for a course's latest run: regrouped / no clear groups / kept / first grouping / —."""
+    if not run:
+        return "—"
+    if not ((run.get("structure") or {}).get("clear", True)):
+        return t("gp.state.weak")
+    action = (run.get("grouping") or {}).get("action")
+    return {"regroup": t("gp.state.regroup"), "fit": t("gp.state.fit"), "place": t("gp.state.place")}.get(action, "—")
 
 
 def grouping_notes(run: dict | None) -> None:

@@ -70,6 +70,14 @@ def _run(_store: Any, store_key: str, run_id: str) -> dict | None:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def _assignment(_store: Any, store_key: str, run_id: str) -> tuple[int | None, dict[int, int]]:
+    course_id = _store.runs.course_of(run_id)
+    if course_id is None:
+        return None, {}
+    return int(course_id), {int(u): int(c) for u, c in _store.runs.labels(run_id).items()}
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def _snapshot(_store: Any, store_key: str, run_id: str) -> tuple[pd.DataFrame, dict]:
     frame, meta = _store.snapshots.load(run_id)
     return frame, _clean(meta) or {}
@@ -119,7 +127,7 @@ def _clean(doc: Any) -> Any:
     return doc
 
 
-_CACHED = (_courses, _latest, _runs, _run, _snapshot, _history, _student, _activity, _jobs, _alerts)
+_CACHED = (_courses, _latest, _runs, _run, _assignment, _snapshot, _history, _student, _activity, _jobs, _alerts)
 
 
 def clear_loaders() -> None:
@@ -177,13 +185,16 @@ def run_by_id(run_id: str) -> dict | None:
 
 
 def run_assignment(run_id: str) -> dict[int, int]:
-    """user_id -> cluster_id of one run (from the run's cluster member lists)."""
-    run = run_by_id(run_id)
-    out: dict[int, int] = {}
-    for c in (run or {}).get("clusters", []):
-        for u in c.get("user_ids") or []:
-            out[int(u)] = int(c["cluster_id"])
-    return out
+    """user_id -> cluster_id of one run (from the run's cluster member lists).
+
+    Cached on its own (the run's course and the mapping only): not the whole run document per run,
+    which the Sankey of the last N runs would otherwise load and unpickle N times per view."""
+    store = get_store()
+    course_id, labels = _assignment(store, _key(store), str(run_id))
+    if course_id is None:
+        return {}
+    require_course(course_id)
+    return labels
 
 
 def snapshot(run_id: str) -> tuple[pd.DataFrame, dict]:

@@ -43,6 +43,11 @@ def _key(entry: dict[str, Any]) -> tuple:
     return tuple((k, repr(v)) for k, v in entry.items())
 
 
+def _by_timestamp(entry: dict[str, Any]) -> tuple:
+    stamp = entry.get("timestamp")
+    return (0, 0) if stamp is None else (1, stamp)
+
+
 def _batches(items: list, size: int = _BATCH) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
@@ -99,6 +104,9 @@ class HistoryRepository(Repository):
 
     def _append(self, course_id: int, entry: dict[str, Any], users: list[Any], stamp: Any) -> None:
         """Push ``entry`` to the documents of ``users`` (created when missing)."""
+        if self._store.backend == "embedded":
+            self._append_embedded(course_id, entry, users, stamp)
+            return
         for part in _batches(users):
             ids = [history_id(course_id, u) for u in part]
             result = self._col.update_many(
@@ -111,6 +119,34 @@ class HistoryRepository(Repository):
             found = {d["_id"] for d in self._col.find({"_id": {"$in": ids}}, {"_id": 1})} if result.matched_count else set()
             new = [{"_id": i, "course_id": course_id, "user_id": u, "history": [dict(entry)], "last_updated": stamp}
                    for i, u in zip(ids, part, strict=True) if i not in found]
+            self._col.insert_many(new)
+
+    def _append_embedded(self, course_id: int, entry: dict[str, Any], users: list[Any], stamp: Any) -> None:
+        """The same result as the ``$push``/``$sort``/``$max`` update, computed here and written back whole.
+
+        The embedded store applies an update document by deep-copying and walking each document in
+        Python; reading the documents, appending in place and writing them back by ``_id`` in one
+        statement is ~10x cheaper (the caller holds the store lock: nothing changes in between).
+        """
+        ids = [history_id(course_id, u) for u in users]
+        found = {d["_id"]: d for d in self._col.find({"_id": {"$in": ids}})}
+        changed = []
+        for doc in found.values():
+            history = list(doc.get("history") or [])
+            newest = history[-1].get("timestamp") if history else None
+            history.append(dict(entry))
+            if newest is None or newest > stamp:
+                # $sort {"timestamp": 1} (stable; entries without a timestamp first, as MongoDB orders
+                # null); a run newer than every entry (the usual case) is already in place
+                history.sort(key=_by_timestamp)
+            doc["history"] = history
+            last = doc.get("last_updated")
+            doc["last_updated"] = stamp if last is None or last < stamp else last
+            changed.append(doc)
+        self._col.replace_by_id(changed)
+        new = [{"_id": i, "course_id": course_id, "user_id": u, "history": [dict(entry)], "last_updated": stamp}
+               for i, u in zip(ids, users, strict=True) if i not in found]
+        if new:
             self._col.insert_many(new)
 
     def pull_run(self, course_id: int, run_id: str) -> int:

@@ -138,6 +138,11 @@ class RunRepository(Repository):
         """Course ids that have at least one finished run, ascending."""
         return sorted(self._summaries.distinct("course_id"))
 
+    def course_of(self, run_id: str) -> int | None:
+        """The course of a run (pending or finished); None when there is no such run."""
+        doc = self._col.find_one({"run_id": run_id}, {"_id": 0, "course_id": 1})
+        return None if doc is None else doc.get("course_id")
+
     def labels(self, run_id: str) -> dict[int, int]:
         """user_id -> cluster_id of one run."""
         doc = self._col.find_one({"run_id": run_id}, {"_id": 0, "clusters.cluster_id": 1, "clusters.user_ids": 1})

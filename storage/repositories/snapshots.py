@@ -69,16 +69,19 @@ class SnapshotRepository(Repository):
         n_chunks = max(1, -(-n_rows // step))
         meta = dict(meta or {})
         run_at = meta.get("run_at", now)
+        # every column made plain once (not once per chunk through iloc), then sliced per chunk
+        all_values = [_column_values(frame.iloc[:, j]) for j in range(len(columns))]
+        all_ids = frame.index.tolist()
         docs = []
         for i in range(n_chunks):
-            part = frame.iloc[i * step : (i + 1) * step]
+            start, stop = i * step, min((i + 1) * step, n_rows)
             doc: dict[str, Any] = {
                 "course_id": course_id,
                 "run_id": run_id,
                 "chunk": i,
                 "n_chunks": n_chunks,
-                "rows": len(part),
-                "user_ids": part.index.tolist(),
+                "rows": max(stop - start, 0),
+                "user_ids": all_ids[start:stop],
                 "saved_at": now,
                 "run_at": run_at,
             }
@@ -94,7 +97,7 @@ class SnapshotRepository(Repository):
                     meta=meta,
                 )
             doc = self._safe(doc)
-            doc["values"] = [_column_values(part.iloc[:, j]) for j in range(len(columns))]
+            doc["values"] = [values[start:stop] for values in all_values]
             docs.append(doc)
         self._col.insert_many(docs)
         return n_chunks

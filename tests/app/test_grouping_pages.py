@@ -29,6 +29,14 @@ def test_pages_say_which_window_the_groups_describe(admin, page):
     assert any("These groups describe behaviour in the 4 weeks" in c for c in _captions(at)), _captions(at)
 
 
+def test_overview_table_says_how_each_course_was_grouped(admin):
+    from tests.app.conftest import table
+
+    courses = table(admin, "Groups")
+    assert set(courses["Groups"]) <= {"kept", "first grouping", "regrouped", "no clear groups", "—"}
+    assert "kept" in set(courses["Groups"])          # course 101 has three weekly runs
+
+
 def test_admin_pins_k_unpins_and_requests_a_regrouping(admin, populated):
     store = populated
     at = admin.switch_page(PAGES["diagnostics"]).run()

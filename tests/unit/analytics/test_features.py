@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -156,9 +155,7 @@ def test_vectorised_speed_one_million_rows():
                          "timecreated": ts(2026, 3, 2) + rng.integers(0, 14 * 86400, m)})
     c = Course(course={"id": 1, "startdate": ts(2026, 3, 2)}, students=pd.DataFrame({"id": np.arange(1, n + 1)}),
                logs=logs, timezone="Europe/Paris", extracted_at=datetime(2026, 3, 16, tzinfo=UTC))
-    t = time.perf_counter()
-    f = extract_features(c)
-    assert time.perf_counter() - t < 10
+    f = extract_features(c)          # speed: ``python -m bench --only features`` (no timing asserted here)
     assert f.total_events.sum() == m
 
 

@@ -51,3 +51,27 @@ def test_table_and_list(capsys):
     assert "| b | c | 1.50 s | 3.00 s (base) | 0.50x (ours/base) | <= 1x | PASS |" in table([r])
     assert main(["--list"]) == 0
     assert "features" in capsys.readouterr().out
+
+
+def test_sqlite_baseline_round_trip(tmp_path):
+    from bench.store import sqlite_roundtrip
+
+    docs = [{"i": i, "xs": list(range(10))} for i in range(50)]
+    write_s, read_s, size = sqlite_roundtrip(tmp_path / "x.sqlite", docs)
+    assert size > 0 and write_s >= 0 and read_s >= 0
+
+
+def test_moodle_floor_makes_the_same_calls_and_decodes_the_same_rows():
+    """The I/O floor and our client read the same course from a fake Moodle in its own process."""
+    from bench.common import bench_as_of, moodle_process
+    from bench.moodle_load import floor_load, ours_load
+
+    as_of = bench_as_of()
+    with moodle_process([(861, 40)], as_of) as moodle:
+        ours = ours_load(moodle.url, moodle.std, moodle.cus, 861, as_of)
+        wide = floor_load(moodle.url, moodle.std, moodle.cus, 861, per_user=False)
+        each = floor_load(moodle.url, moodle.std, moodle.cus, 861, per_user=True)
+    assert ours["grades_mode"] == "course" and ours["students"] == wide["students"] == 40
+    assert ours["rows"] == wide["rows"] == each["rows"] > 0
+    assert wide["grade_replies"] == 1 and each["grade_replies"] == 40
+    assert moodle.by_function["gradereport_user_get_grade_items"] == 1 + 1 + 40

@@ -130,11 +130,19 @@ def test_enrolled_users_stops_when_server_ignores_paging(fake: FakeMoodleServer,
 def test_quiz_grades(fake: FakeMoodleServer, tokens: dict[str, str], demo_site: DemoSite) -> None:
     c = client(fake, tokens)
     ids = [int(u) for u in demo_site.course_data(102, AS_OF).students["id"][:12]]
-    grades = c.quiz_grades(102, ids)
+    grades = c.quiz_grades(102, ids)           # default "auto": one whole-course call
     assert set(grades["userid"]) == set(ids)
     assert (grades["itemmodule"] == "quiz").all()
     assert grades["graderaw"].isna().any() and grades["graderaw"].notna().any()
-    assert len(fake.calls("gradereport_user_get_grade_items")) == len(ids)
+    assert c.grades_used == "course"
+    assert [call["args"]["userid"] for call in fake.calls("gradereport_user_get_grade_items")] == ["0"]
+    per_user = client(fake, tokens, grades_mode="per_user").quiz_grades(102, ids)
+    assert len(fake.calls("gradereport_user_get_grade_items")) == 1 + len(ids)
+    capped = client(fake, tokens, course_grades_max=len(ids) - 1)       # auto, above the cap: per student
+    capped.quiz_grades(102, ids)
+    assert capped.grades_used == "per_user"
+    key = ["userid", "id"]
+    assert per_user.sort_values(key).reset_index(drop=True).equals(grades.sort_values(key).reset_index(drop=True))
     everything = c.grade_items(102, ids[0])[0]["gradeitems"]
     assert everything[-1]["itemname"] is None and everything[-1]["itemtype"] == "course"
 
@@ -325,3 +333,32 @@ def test_unconfigured_client_errors() -> None:
         MoodleClient("", "x" * 10)
     with pytest.raises(MoodleInvalidParameterError):
         MoodleClient("https://m.example.edu", "")
+
+
+def test_auto_grades_fall_back_to_per_student_calls_when_refused(fake: FakeMoodleServer, tokens: dict[str, str],
+                                                                 demo_site: DemoSite, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="moodle")   # independent of other tests' logging set-up
+    fake.faults.deny_grade_viewall = True
+    ids = [int(u) for u in demo_site.course_data(102, AS_OF).students["id"][:10]]
+    c = client(fake, tokens)
+    grades = c.quiz_grades(102, ids)
+    assert c.grades_used == "per_user" and set(grades["userid"]) == set(ids)
+    assert len(fake.calls("gradereport_user_get_grade_items")) == 1 + len(ids)   # one refusal, no retry
+    assert "per student" in caplog.text
+    with pytest.raises(MoodlePermissionError):
+        client(fake, tokens, grades_mode="course").quiz_grades(102, ids)
+
+
+def test_session_reads_the_environment_once(fake: FakeMoodleServer, tokens: dict[str, str], monkeypatch) -> None:
+    """Proxies / CA bundle from the environment are resolved at construction, not per request."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    c = client(fake, tokens)
+    session = c._session
+    assert session.trust_env is False
+    assert session.verify == "/etc/ssl/certs/ca-certificates.crt"
+    remote = MoodleClient("https://moodle.example.edu", tokens["standard"])
+    assert remote._session.proxies.get("https") == "http://proxy.invalid:3128"
+    assert "https" not in session.proxies and "http" not in session.proxies   # 127.0.0.1 is in NO_PROXY
+    assert c.courses()                                                      # still talks to the local fake

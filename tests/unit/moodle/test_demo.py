@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -177,13 +176,11 @@ def test_log_rows_raw_newest_first_and_limit(site: DemoSite) -> None:
     assert rows[0]["eventname"].startswith("\\") and isinstance(rows[0]["other"], str)
 
 
-def test_500_students_ten_weeks_is_fast() -> None:
+def test_500_students_ten_weeks() -> None:
+    """Generates at scale (its speed is measured by ``python -m bench``, not asserted here)."""
     s = DemoSite(5, anchor=ANCHOR, courses=[DemoCourseSpec(150, "Big", "B", 500)])
-    t0 = time.perf_counter()
     d = s.course_data(150, at(10))
-    elapsed = time.perf_counter() - t0
     assert len(d.students) == 500 and len(d.logs) > 50_000
-    assert elapsed < 4.0, elapsed        # ~0.3 s on an idle core; generous for a loaded CI box
 
 
 def test_thread_safe_generation() -> None:

@@ -125,7 +125,7 @@ def test_keep_alive_reuses_one_connection(fake: FakeMoodleServer, tokens: dict[s
 
 
 def test_course_wide_grades_mode_matches_per_user(fake: FakeMoodleServer, tokens: dict[str, str]) -> None:
-    per_user = _client(fake, tokens)
+    per_user = _client(fake, tokens, grades_mode="per_user")
     ids = per_user.enrolled_students(102)["id"].tolist()
     fake.requests.clear()
     ref = per_user.quiz_grades(102, ids)
