@@ -238,7 +238,10 @@ def _resolve_now(data: Any, now: datetime | None, tmax: float | None) -> float:
         return now.timestamp()
     if tmax is not None:
         return float(tmax)
-    return datetime.now(UTC).timestamp()
+    # no moment given and no activity at all: every feature is 0 whatever "now" is; never the wall clock
+    start = (getattr(data, "course", None) or {}).get("startdate") if isinstance(getattr(data, "course", None),
+                                                                              dict) else None
+    return float(start or 0.0)
 
 
 def _local_offsets(t: np.ndarray, tz: str) -> np.ndarray:

@@ -25,7 +25,7 @@ ERROR_CODES = ("disabled", "nopermissions", "accessexception", "invalidtoken", "
                "recipient")
 
 _demo_lock = threading.Lock()
-_demo: dict[str, Any] = {}
+_demo: dict[int, Any] = {}
 
 
 def demo_moodle(config: Any = None) -> Any:
@@ -33,12 +33,13 @@ def demo_moodle(config: Any = None) -> Any:
     from moodle.fake_server import FakeMoodleServer
     from moodle.sources import demo_site
 
-    with _demo_lock:
-        server = _demo.get("server")
+    site = demo_site(config)
+    with _demo_lock:  # one stand-in per demo site (seed and anchor), serving that site's students
+        server = _demo.get(id(site))
         if server is None:
-            server = FakeMoodleServer(demo_site(config), standard_token="demo-" + secrets.token_hex(16))
+            server = FakeMoodleServer(site, standard_token="demo-" + secrets.token_hex(16))
             server.start()
-            _demo["server"] = server
+            _demo[id(site)] = server
         return server
 
 

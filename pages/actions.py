@@ -20,7 +20,7 @@ def _send_form(cid: int, run: dict, frame, table) -> None:
     key = f"act_pick_{lang}"  # one widget per language (its labels are the reasons in that language)
     if key not in st.session_state:
         st.session_state[key] = [u for u in st.session_state.get("act_chosen", []) if u in who]
-    chosen = st.multiselect(t("act.pick"), list(who), key=key, format_func=Labels(who))
+    chosen = st.multiselect(t("act.pick"), list(who), key=key, format_func=Labels(who), placeholder=t("common.choose"))
     st.session_state["act_chosen"] = chosen
     if st.session_state.get("act_template_lang") != lang:  # the template follows the reader's language
         st.session_state["act_template"] = actions.default_template(lang)
@@ -58,7 +58,7 @@ def body() -> None:
     group = f2.selectbox(t("cl.filter_cluster"), [None, *groups], key="act_group",
                          format_func=Labels({None: t("cl.all")}))
     codes = ["at_risk", "gone_quiet", "fading", "moved_down", "unusual"]
-    kinds = f3.multiselect(t("act.filter_reason"), codes, key="act_kinds",
+    kinds = f3.multiselect(t("act.filter_reason"), codes, key="act_kinds", placeholder=t("common.choose"),
                            format_func=Labels({c: t(f"act.kind.{c}") for c in codes}))
     shown = table
     if query:

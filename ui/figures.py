@@ -155,12 +155,13 @@ def _sankey(labels: list[str], colors: list[str], src: list[int], dst: list[int]
             columns: Sequence[tuple[float, str]] = ()) -> go.Figure:
     """A readable Sankey: 14 px labels, nodes spaced by the tallest column, whole-number hovers
     ("2 students"), run names as column headings instead of inside every node label."""
-    node: dict[str, Any] = {"label": labels, "color": colors, "pad": 28, "thickness": 18,
+    short = [lb if len(lb) <= 30 else lb[:29].rstrip() + "…" for lb in labels]  # the full name is in the hover
+    node: dict[str, Any] = {"label": short, "customdata": labels, "color": colors, "pad": 28, "thickness": 18,
                             "line": {"width": 0.5, "color": "#555"},
-                            "hovertemplate": "%{label}<br>%{value:,.0f} " + unit + "<extra></extra>"}
-    if xs is not None:
+                            "hovertemplate": "%{customdata}<br>%{value:,.0f} " + unit + "<extra></extra>"}
+    if xs is not None:  # one column per run; within a column nodes stacked by size, spaced apart
         node["x"] = xs
-        node["y"] = [0.5] * len(xs)  # "snap" moves them apart; an x per node keeps the columns
+        node["y"] = _stack_y(xs, src, dst, val)
     fig = go.Figure(go.Sankey(
         arrangement="snap", valueformat=",.0f", valuesuffix=f" {unit}", node=node,
         textfont={"size": 14, "color": "#1f2933"},
@@ -179,6 +180,28 @@ def _sankey(labels: list[str], colors: list[str], src: list[int], dst: list[int]
                            text=f"<b>{text}</b>", font={"size": 13},
                            xanchor="left" if x <= 0.01 else "right" if x >= 0.99 else "center")
     return fig
+
+
+def _stack_y(xs: list[float], src: list[int], dst: list[int], val: list[int], gap: float = 0.06) -> list[float]:
+    """Vertical centres of the nodes (0 = top): each column's nodes in order, heights by their flow."""
+    flow = [0.0] * len(xs)
+    for s_, v_ in zip(src, val):
+        flow[s_] += v_
+    inflow = [0.0] * len(xs)
+    for d_, v_ in zip(dst, val):
+        inflow[d_] += v_
+    size = [max(a, b, 1e-9) for a, b in zip(flow, inflow)]
+    ys = [0.5] * len(xs)
+    for x in sorted(set(xs)):
+        idx = [i for i, xi in enumerate(xs) if xi == x]
+        total = sum(size[i] for i in idx) or 1.0
+        room = max(0.2, 1.0 - gap * (len(idx) - 1))
+        top = 0.0
+        for i in idx:
+            h = size[i] / total * room
+            ys[i] = min(0.999, max(0.001, top + h / 2))
+            top += h + gap
+    return ys
 
 
 def _column_x(i: int, n: int) -> float:
@@ -265,7 +288,8 @@ def student_vs_course(trend: pd.DataFrame, *, title: str, x_title: str = "Run da
     fig.add_scatter(x=trend["run_at"], y=trend["student"], mode="lines+markers", name=student_label,
                     line={"color": PALETTE[0], "width": 3}, marker={"size": 9},
                     hovertemplate="%{x|%Y-%m-%d}<br>" + student_label + ": %{y:,.1f}<extra></extra>")
-    fig.update_layout(height=300, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(height=320, legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+                      margin={"t": 70})
     return fig
 
 
@@ -397,7 +421,7 @@ def activity_trends(rows: Sequence[Mapping[str, Any]], *, title: str = "Course a
                         hovertemplate="%{x|%Y-%m-%d}<br>" + y2_title + ": %{y:.2f}<extra></extra>")
         # counts and rates cannot go below zero: both axes start at 0
         fig.update_layout(yaxis2={"title": {"text": y2_title}, "overlaying": "y", "side": "right", "showgrid": False,
-                                  "rangemode": "tozero"})
+                                  "rangemode": "tozero", "tickformat": ".1f"})
     fig.update_layout(yaxis={"rangemode": "tozero"})
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return fig

@@ -71,6 +71,7 @@ _T = [
     ("common.download_csv", "Download CSV", "Tải CSV"),
     ("common.download_xlsx", "Download Excel", "Tải Excel"),
     ("common.search", "Search by name or id", "Tìm theo tên hoặc mã"),
+    ("common.choose", "Choose", "Chọn"),
     ("common.run", "Run", "Lần chạy"),
     ("common.none", "—", "—"),
     ("common.yes", "yes", "có"),
