@@ -1187,6 +1187,23 @@ def export_course_info(log_df: pd.DataFrame, course_id: int | None = None) -> di
     return {"id": int(course_id), "fullname": fullname, "shortname": short, "startdate": start, "enddate": 0}
 
 
+def _category(series: pd.Series) -> pd.Categorical:
+    """A text column as a Categorical (as it is when read by :func:`read_log_export`)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.array
+    return pd.Categorical(series.fillna("").astype(str).to_numpy(dtype=object))
+
+
+def _text(series: pd.Series) -> np.ndarray:
+    """Text of a column as an object array ("" for missing) — by category codes when categorical (no
+    per-row string conversion: millions of rows stay cheap)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = np.append(np.asarray(series.cat.categories.astype(object), dtype=object), "")
+        codes = series.cat.codes.to_numpy()
+        return cats[np.where(codes < 0, len(cats) - 1, codes)]
+    return series.fillna("").astype(str).to_numpy(dtype=object)
+
+
 def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: str | None = None,
                             grades: str | Path | bytes | IO[Any] | None = None,
                             progress: Callable[[str, float], None] | None = None,
@@ -1208,9 +1225,9 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
     df = log_df.reset_index(drop=True)
     n = len(df)
     # one lookup per distinct (component, event name, context prefix), by integer codes
-    comp_codes, comp_u = pd.factorize(df["component"].astype(str).to_numpy(dtype=object))
-    ev_codes, ev_u = pd.factorize(df["event_name"].astype(str).to_numpy(dtype=object))
-    ctx_codes, ctx_u = pd.factorize(df["event_context"].astype(str).to_numpy(dtype=object))
+    comp_codes, comp_u = pd.factorize(_text(df["component"]))
+    ev_codes, ev_u = pd.factorize(_text(df["event_name"]))
+    ctx_codes, ctx_u = pd.factorize(_text(df["event_context"]))
     pfx_of_ctx, pfx_u = pd.factorize(np.array([c.split(":", 1)[0] for c in ctx_u], dtype=object))
     pfx_codes = pfx_of_ctx[ctx_codes] if n else np.zeros(0, dtype=np.int64)
     key = (comp_codes.astype(np.int64) * max(len(ev_u), 1) + ev_codes) * max(len(pfx_u), 1) + pfx_codes
@@ -1218,7 +1235,7 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
     mapped = []
     example_at = np.zeros(len(key_u), dtype=np.int64)
     example_at[key_codes[::-1]] = np.arange(n)[::-1]        # first row of each key
-    descriptions = df["description"].astype(str).to_numpy(dtype=object) if n else np.array([], dtype=object)
+    descriptions = _text(df["description"])
     for i, k in enumerate(key_u):
         rest, p_i = divmod(int(k), max(len(pfx_u), 1))
         c_i, e_i = divmod(rest, max(len(ev_u), 1))
@@ -1237,7 +1254,7 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
 
     # user ids: Description first; else a stable synthetic id per full name (negative, never clashes)
     userid = df["userid"].astype("Int64") if "userid" in df else pd.Series(pd.NA, index=df.index, dtype="Int64")
-    names = df["user_full_name"].astype(str)
+    names = pd.Series(_text(df["user_full_name"]), index=df.index)
     missing = userid.isna()
     if missing.any():
         named = names.where(~names.isin(["", "-"]))
@@ -1253,7 +1270,7 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
     rel_np = related.fillna(0).astype(np.int64).to_numpy()
     staff_arr = np.asarray(staff, dtype=object)
     is_staff_event = (staff_arr == True) | ((staff_arr == "other") & (rel_np != 0) & (rel_np != uid_np))  # noqa: E712
-    origin = df["origin"].astype(str).str.lower().to_numpy() if n else np.array([], dtype=object)
+    origin = np.char.lower(_text(df["origin"]).astype(str)) if n else np.array([], dtype=object)
     system_row = np.isin(origin, ["cli", "restore"])
     staff_ids = set(uid_np[is_staff_event & keep & ~system_row].tolist())
     actors = set(uid_np[keep & ~system_row].tolist())
@@ -1280,24 +1297,27 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
         cm_of_ctx[first["c"].to_numpy()] = first["m"].to_numpy()
     cm_final = cm_of_ctx[ctx_codes] if n else np.zeros(0, dtype=np.int64)
     cm_final = np.where(cm_final >= 0, cm_final, context_ids)
-    ctx = df["event_context"].astype(str)
     level = np.asarray(ctxlevel, dtype=np.int64)
     contextinstanceid = np.where(level == 70, cm_final, np.where(level == 10, 0, int(course_id)))
+    def per_key(i: int) -> pd.Categorical:          # a mapped field, as a category column (cheap at 1M rows)
+        codes_k, uniq_k = pd.factorize(np.asarray(fields[i], dtype=object)) if n else (np.zeros(0, int), [])
+        return pd.Categorical.from_codes(codes_k[key_codes] if n else np.zeros(0, np.int32),
+                                         categories=pd.Index(list(uniq_k), dtype=object))
     logs = pd.DataFrame({
         "id": np.arange(1, n + 1, dtype=np.int64),
-        "eventname": ev_np, "component": comp, "action": action, "target": target, "objecttable": table,
-        "objectid": pd.array([pd.NA] * n, dtype="Int64"), "crud": crud,
+        "eventname": per_key(1), "component": per_key(0), "action": per_key(2), "target": per_key(3),
+        "objecttable": per_key(4), "objectid": pd.array([pd.NA] * n, dtype="Int64"), "crud": per_key(5),
         "edulevel": np.asarray(edulevel, dtype=np.int64), "contextid": context_ids.astype(np.int64),
         "contextlevel": level, "contextinstanceid": contextinstanceid.astype(np.int64),
         "userid": userid.astype("Int64"), "courseid": np.full(n, int(course_id), dtype=np.int64),
         "relateduserid": related.astype("Int64"), "anonymous": np.zeros(n, dtype=np.int64),
-        "other": np.full(n, "null", dtype=object), "timecreated": ts.astype(np.int64),
-        "origin": df["origin"].astype(str).to_numpy(), "ip": df["ip"].astype(str).to_numpy(),
+        "other": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=["null"]),
+        "timecreated": ts.astype(np.int64), "origin": _category(df["origin"]), "ip": _category(df["ip"]),
         "realuserid": pd.array([pd.NA] * n, dtype="Int64"),
     })[LOG_COLUMNS]
-    logs["modname"] = modname
-    logs["event_context"] = ctx.to_numpy()
-    logs["event_display"] = df["event_name"].astype(str).to_numpy()
+    logs["modname"] = per_key(9)
+    logs["event_context"] = _category(df["event_context"])
+    logs["event_display"] = _category(df["event_name"])
     logs = logs[keep].reset_index(drop=True)
     logs["userid"] = logs["userid"].astype(np.int64)
     logs["id"] = np.arange(1, len(logs) + 1, dtype=np.int64)
@@ -1323,8 +1343,8 @@ def course_data_from_export(log_df: pd.DataFrame, *, course_id: int, fullname: s
     if grades is not None:
         people = None
         if {"email", "idnumber"} & set(df.columns):
-            people = pd.DataFrame({"id": uid_np, "email": df["email"].astype(str).to_numpy() if "email" in df else "",
-                                   "idnumber": df["idnumber"].astype(str).to_numpy() if "idnumber" in df else ""}
+            people = pd.DataFrame({"id": uid_np, "email": _text(df["email"]) if "email" in df else "",
+                                   "idnumber": _text(df["idnumber"]) if "idnumber" in df else ""}
                                   )[keep].drop_duplicates()
         grade_frame = _grades_for(read_gradebook_export(grades, item_max=item_max), students, people)
     info = export_course_info(df, course_id)
