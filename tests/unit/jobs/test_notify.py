@@ -74,10 +74,10 @@ def _config(config, smtp, webhook):
 
 
 def _users(store):
-    store.users.upsert(accounts.make_user("root", "Kx-" + secrets.token_urlsafe(12), role="admin", email="root@example.org"))
-    store.users.upsert(accounts.make_user("ann", "Kx-" + secrets.token_urlsafe(12), role="instructor", courses=[201],
+    store.users.upsert(accounts.make_user("root", "Kx-" + secrets.token_hex(12), role="admin", email="root@example.org"))
+    store.users.upsert(accounts.make_user("ann", "Kx-" + secrets.token_hex(12), role="instructor", courses=[201],
                                           email="ann@example.org"))
-    store.users.upsert(accounts.make_user("bob", "Kx-" + secrets.token_urlsafe(12), role="instructor", courses=[202]))  # no email
+    store.users.upsert(accounts.make_user("bob", "Kx-" + secrets.token_hex(12), role="instructor", courses=[202]))  # no email
 
 
 def test_daily_digest_per_instructor_by_email_and_webhook(small_site, store, config, smtp, webhook):

@@ -59,7 +59,7 @@ def test_users_rules_are_the_settings_rules(store, capsys, monkeypatch):
 
 
 def test_ensure_admin_when_only_instructors_exist(store):
-    store.users.upsert(accounts.make_user("ann", "Kx-" + secrets.token_urlsafe(12), role="instructor", courses=[1]))
+    store.users.upsert(accounts.make_user("ann", "Kx-" + secrets.token_hex(12), role="instructor", courses=[1]))
     out = io.StringIO()
     assert accounts.ensure_admin(store, out=out) is True
     assert out.getvalue().count("password:") == 1 and store.users.get("admin")["role"] == "admin"
@@ -67,7 +67,7 @@ def test_ensure_admin_when_only_instructors_exist(store):
 
 
 def test_token_create_list_revoke(store, capsys, monkeypatch):
-    monkeypatch.setenv("COHORTLENS_NEW_PASSWORD", "Kx-" + secrets.token_urlsafe(12))
+    monkeypatch.setenv("COHORTLENS_NEW_PASSWORD", "Kx-" + secrets.token_hex(12))
     main(["users", "add", "ann", "--role", "instructor", "--course", "7"])
     _out(capsys)
     assert main(["token", "create", "--user", "ann", "--label", "lms"]) == EXIT_OK
@@ -90,8 +90,8 @@ def test_token_create_list_revoke(store, capsys, monkeypatch):
 
 
 def test_token_follows_the_users_grants_and_removal(store):
-    store.users.upsert(accounts.make_user("ann", "Kx-" + secrets.token_urlsafe(12), role="instructor", courses=[1]))
-    store.users.upsert(accounts.make_user("root", "Kx-" + secrets.token_urlsafe(12), role="admin"))
+    store.users.upsert(accounts.make_user("ann", "Kx-" + secrets.token_hex(12), role="instructor", courses=[1]))
+    store.users.upsert(accounts.make_user("root", "Kx-" + secrets.token_hex(12), role="admin"))
     token, _ = create_token(store, "ann")
     accounts.save_user(store, "ann", role="instructor", courses=[1, 2])
     assert authenticate(store, token)["courses"] == [1, 2]  # grants are read at request time
