@@ -7,12 +7,14 @@
   folder away, copy the backup folder to the data folder's path, start again (README "Backup and
   restore").
 - ``check``: every store file checked (header, size, SQLite quick_check), damaged files named.
-- ``purge``: retention for uploaded logs (``imports/``), finished job records, alerts, the LLM
+- ``purge``: retention for uploaded logs (``imports/``; the admin's Import retention setting unless
+  COHORTLENS_RETENTION_UPLOADS_DAYS is set; 0 keeps them), finished job records, alerts, the LLM
   cache, the audit log, expired sessions and old failed sign-ins. ``--dry-run`` counts only.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["backup", "check", "purge", "RETENTION_DAYS"]
+
+log = logging.getLogger(__name__)
 
 #: default retention in days (env COHORTLENS_RETENTION_<NAME>_DAYS overrides)
 RETENTION_DAYS = {"uploads": 30, "jobs": 90, "alerts": 180, "llm_cache": 90, "audit": 365}
@@ -102,10 +106,20 @@ def check(root: str | Path, db_name: str = "cohortlens") -> dict[str, Any]:
 def purge(store: Any, *, dry_run: bool = False, now: Any = None) -> dict[str, Any]:
     """Remove what is older than its retention; ``dry_run`` only counts. Returns counts per kind."""
     now = now or store.now()
-    out: dict[str, Any] = {"dry_run": dry_run, "retention_days": {k: retention(k) for k in RETENTION_DAYS}}
+    days = {k: retention(k) for k in RETENTION_DAYS}
+    if not os.environ.get("COHORTLENS_RETENTION_UPLOADS_DAYS"):
+        # one retention for uploads: the admin's Import setting (also used by the nightly clean-up)
+        try:
+            from jobs.config import effective_settings, load_config
+
+            days["uploads"] = int(effective_settings(store, load_config()).import_retention_days)
+        except Exception as exc:  # settings unreadable: keep the documented default
+            log.warning("upload retention setting unreadable (%s); using %d days",
+                        exc.__class__.__name__, days["uploads"])
+    out: dict[str, Any] = {"dry_run": dry_run, "retention_days": days}
 
     def cutoff(name: str):
-        return now - timedelta(days=retention(name))
+        return now - timedelta(days=days[name])
 
     # uploaded logs (names, IP addresses)
     uploads = []
@@ -113,7 +127,7 @@ def purge(store: Any, *, dry_run: bool = False, now: Any = None) -> dict[str, An
         folder = Path(store.data_dir) / "imports"
         limit = cutoff("uploads").timestamp()
         uploads = [p for p in sorted(folder.glob("*")) if p.is_file() and p.stat().st_mtime < limit] \
-            if folder.is_dir() else []
+            if folder.is_dir() and days["uploads"] > 0 else []
     out["uploads"] = len(uploads)
     jobs_q = {"status": {"$in": ["succeeded", "failed", "skipped", "interrupted", "cancelled"]},
               "created_at": {"$lt": cutoff("jobs")}}

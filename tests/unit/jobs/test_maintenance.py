@@ -88,3 +88,18 @@ def test_purge_dry_run_counts_then_purge_removes(store, clock, tmp_path):
     assert done["jobs"] == done["alerts"] == done["llm_cache"] == done["audit"] == done["uploads"] == 1
     assert not old.exists() and fresh.exists() and store.alerts.recent(1) == [] and store.llm_cache.get("k") is None
     assert purge(store, dry_run=True, now=clock() + timedelta(days=1))["jobs"] == 0
+
+
+def test_purge_uses_the_admins_import_retention(store, clock, monkeypatch):
+    monkeypatch.delenv("COHORTLENS_RETENTION_UPLOADS_DAYS", raising=False)
+    store.settings.set("import_retention_days", 2)
+    folder = Path(store.data_dir) / "imports"
+    folder.mkdir(mode=0o700)
+    now = clock().timestamp()
+    three_days, one_day = folder / "course7_a.csv", folder / "course7_b.csv"
+    for path, age_days in ((three_days, 3), (one_day, 1)):
+        path.write_text("names and IPs")
+        os.utime(path, (now - age_days * 86400, now - age_days * 86400))
+    counts = purge(store)
+    assert counts["retention_days"]["uploads"] == 2 and counts["uploads"] == 1
+    assert not three_days.exists() and one_day.exists()
