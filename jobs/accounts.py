@@ -96,7 +96,7 @@ def ensure_admin(store: Any, *, out: TextIO | None = None) -> bool:
         users = store.users.list()
         if any(u.get("role") == "admin" for u in users) or any(u["username"] == "admin" for u in users):
             return False
-        if embedded:
+        if embedded and not users:  # instructors but no admin (added from the shell): a real first start
             from storage.integrity import Problem, StoreDamaged, had_users
 
             if had_users(store.data_dir, store.db_name):

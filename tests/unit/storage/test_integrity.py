@@ -118,6 +118,23 @@ def test_a_store_that_lost_its_users_never_reruns_first_start(template, tmp_path
     store.close()
 
 
+def test_instructors_without_an_admin_still_get_one(tmp_path):
+    """Instructors added from the shell before the first start (the store had users, none an admin):
+    that is a first start, not a lost users file."""
+    from jobs.accounts import make_user
+    from ui.auth import ensure_admin
+
+    data = tmp_path / "shell"
+    store = open_store(data_dir=data)
+    store.users.upsert(make_user("teacher", "Kx-" + "7f3a9c2e41b8d6", role="instructor", courses=[101]))
+    store.close()
+    close_all()
+    store = open_store(data_dir=data)
+    assert ensure_admin(store, out=io.StringIO()) is True
+    assert store.users.get("admin")["role"] == "admin" and store.users.get("teacher") is not None
+    store.close()
+
+
 def test_zero_length_users_file_is_refused_before_first_start(template, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(template, data)
