@@ -12,15 +12,14 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.server.serverproc import Server
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +39,6 @@ PAGES = {
     "Import": ("import", 0),
     "Settings": ("settings", 0),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -74,31 +67,14 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             " name='Lan Nguyen', courses=[101]))\n")
     subprocess.run([sys.executable, "-c", fill], cwd=ROOT, env={**env, "E2E_TEACHER_PASSWORD": teacher_password},
                    check=True, timeout=600)
-    port = _free_port()
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not answer /_stcore/health in 60 s")
-    yield {"base": base, "password": password, "chromium": chromium, "data": data,
-           "teacher_password": teacher_password}
-    proc.terminate()
+    server = Server(data, env)
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        server.wait_ready(timeout=60)
+    except RuntimeError as exc:
+        pytest.fail(f"streamlit did not start: {exc}")
+    yield {"base": server.base, "password": password, "chromium": chromium, "data": data,
+           "teacher_password": teacher_password}
+    server.stop(timeout=10)
     assert "Traceback" not in (data / "server.log").read_text(), (data / "server.log").read_text()[-3000:]
 
 

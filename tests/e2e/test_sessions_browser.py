@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.server.serverproc import Server
 
 pytestmark = pytest.mark.browser
 
@@ -28,12 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
 USERS = {"teacher": "tch-" + secrets.token_urlsafe(10), "locky": "lck-" + secrets.token_urlsafe(10),
          "polyglot": "plg-" + secrets.token_urlsafe(10)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,29 +46,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             "    s.users.upsert(make_user(name, pw, role='instructor', courses=[101]))\n")
     args = [a for kv in USERS.items() for a in kv]
     subprocess.run([sys.executable, "-c", make, *args], cwd=ROOT, env=env, check=True, timeout=120)
-    port = _free_port()
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("the server did not answer /_stcore/health in 90 s")
-    yield {"base": base, "chromium": chromium, "env": env, "data": data}
-    proc.terminate()
+    server = Server(data, env)
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        server.wait_ready(timeout=90)
+    except RuntimeError as exc:
+        pytest.fail(f"the server did not start: {exc}")
+    yield {"base": server.base, "chromium": chromium, "env": env, "data": data}
+    server.stop(timeout=10)
     text = (data / "server.log").read_text()
     assert "Traceback" not in text, text[-3000:]
     for pw in USERS.values():
@@ -205,23 +182,12 @@ def test_a_damaged_store_shows_the_maintenance_page_to_everyone(server, browser,
     users = data / "cohortlens" / "users"
     users.write_bytes(users.read_bytes()[:5000])
     digest = hashlib.sha256(users.read_bytes()).hexdigest()
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(data, env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
+        server.wait_ready(timeout=90)
         page = browser.new_page()
         for path in ("/", "/groups", "/admin"):
-            page.goto(base + path)
+            page.goto(server.base + path)
             page.get_by_text("CohortLens is under maintenance").wait_for(timeout=60_000)
             page.get_by_text("Damaged: users").wait_for(timeout=60_000)
             _settle(page)
@@ -230,12 +196,7 @@ def test_a_damaged_store_shows_the_maintenance_page_to_everyone(server, browser,
             assert page.get_by_role("textbox", name="Password").count() == 0
         page.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop(timeout=10)
     assert hashlib.sha256(users.read_bytes()).hexdigest() == digest
-    text = (tmp_path / "server.log").read_text()
+    text = server.log()
     assert str(users) in text  # the operator's log names the file
