@@ -152,19 +152,21 @@ def send(course_id: int, run: dict, frame: pd.DataFrame, user_ids: list[int], te
                          language=lang, run_id=run.get("run_id"), course=store.courses.get(cid))
 
 
-def _later_rows(course_id: int) -> tuple[dict | None, pd.DataFrame]:
+def _later_rows(course_id: int, user_ids: set[int]) -> tuple[dict | None, dict[int, dict]]:
+    """The latest run and the rows of ``user_ids`` in its snapshot (the snapshot is read only when
+    someone was contacted; only their rows become dicts, not all 5,000)."""
     run = loaders.latest_run(course_id)
-    if run is None:
-        return None, pd.DataFrame()
+    if run is None or not user_ids:
+        return run, {}
     snap, _ = loaders.snapshot(run["run_id"])
-    return run, snap
+    if snap.empty:
+        return run, {}
+    rows = snap[snap["user_id"].astype(int).isin(user_ids)]
+    return run, {int(r["user_id"]): r for r in rows.to_dict("records")}
 
 
 def _outcomes(course_id: int, docs: list[dict]) -> list[dict]:
-    run, snap = _later_rows(course_id)
-    by_user = {}
-    if run is not None and not snap.empty:
-        by_user = {int(r["user_id"]): r for r in snap.to_dict("records")}
+    run, by_user = _later_rows(course_id, {int(d["user_id"]) for d in docs if d.get("status") == "sent"})
     as_of = _as_utc((run or {}).get("as_of") or (run or {}).get("run_at"))
     out = []
     for d in docs:
