@@ -180,6 +180,7 @@ def _start_app(data_dir: Path, password: str) -> tuple[Any, str]:
 _WATCH = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   window.__runs = [];
+  window.__frames = [];
   window.__chartAt = 0;
   new MutationObserver(() => window.__runs.push([performance.now(), app.getAttribute('data-test-script-state')]))
     .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
@@ -200,11 +201,17 @@ _WATCH = """() => {
 _CHARTS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot'))
   .filter(e => e.querySelector('.main-svg')).length"""
 #: the charts count as drawn when the script run has ended, every chart on the page has its plotly
-#: SVG, and nothing inside any chart changed for QUIET_MS; the figure is the LAST change (or the run's
-#: end when later), not the end of the quiet window. Right for every page whatever its chart count
-#: (which depends on the course's data: drift, snapshots kept, ...).
+#: SVG, and nothing inside any chart changed for QUIET_MS of SMOOTH frames (no gap between two
+#: animation frames above MAX_FRAME_GAP_MS: a long task, e.g. plotly laying out thousands of bars
+#: before it touches the DOM, is not quiet). The figure is the LAST change (or the run's end when
+#: later), not the end of the quiet window. Right for every page whatever its chart count (which
+#: depends on the course's data: drift, snapshots kept, ...).
 QUIET_MS = 750
-_DONE = """([t0, quiet]) => {
+MAX_FRAME_GAP_MS = 250
+_DONE = """([t0, quiet, maxGap]) => {
+  const now = performance.now();
+  const frames = window.__frames || (window.__frames = []);
+  frames.push(now);
   const runs = window.__runs || [];
   const started = runs.findIndex(r => r[1] === 'running');
   if (started < 0) return null;
@@ -213,7 +220,13 @@ _DONE = """([t0, quiet]) => {
   const boxes = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'));
   if (boxes.some(b => !b.querySelector('.js-plotly-plot .main-svg'))) return null;
   const last = Math.max(ended[0], window.__chartAt || 0);
-  if (performance.now() - last < quiet) return null;
+  if (now - last < quiet) return null;
+  const recent = frames.filter(f => f >= last);
+  for (let i = 1; i < recent.length; i++) if (recent[i] - recent[i - 1] > maxGap) {
+    window.__chartAt = recent[i];   // a long task after the last change: quiet again from its end
+    return null;
+  }
+  if (recent.length < 2 || recent[0] - last > maxGap) { window.__chartAt = recent[0] || now; return null; }
   return [last - t0, ended[0] - t0];
 }"""
 
@@ -227,7 +240,8 @@ def _open_course(page: Any, course_id: int, timeout_s: float = 120.0) -> tuple[f
     option = page.get_by_role("option", name=re.compile(rf"^{course_id}\b"))
     t0 = page.evaluate(_WATCH)
     option.click()
-    handle = page.wait_for_function(_DONE, arg=[t0, QUIET_MS], timeout=timeout_s * 1000, polling="raf")
+    handle = page.wait_for_function(_DONE, arg=[t0, QUIET_MS, MAX_FRAME_GAP_MS], timeout=timeout_s * 1000,
+                                     polling="raf")
     total_ms, run_ms = handle.json_value()
     drawn = page.evaluate(_CHARTS)
     errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count()
