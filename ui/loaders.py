@@ -97,11 +97,13 @@ def _snapshot(_store: Any, store_key: str, run_id: str) -> tuple[pd.DataFrame, d
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _columns(_store: Any, store_key: str, course_id: int, run_id: str, names: tuple[str, ...]) -> pd.DataFrame:
+def _columns(_store: Any, store_key: str, course_id: int, run_id: str,
+             names: tuple[str, ...]) -> tuple[pd.DataFrame, dict]:
     try:
-        return _store.snapshots.load_columns(run_id, list(names), course_id=course_id)
+        frame, meta = _store.snapshots.load_columns(run_id, list(names), course_id=course_id)
     except KeyError:  # no snapshot kept for this run (retention) or another course's run
-        return pd.DataFrame()
+        return pd.DataFrame(), {}
+    return frame, _clean(meta) or {}
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -243,9 +245,9 @@ def snapshot(run_id: str) -> tuple[pd.DataFrame, dict]:
     return _snapshot(store, _key(store), str(run_id))
 
 
-def snapshot_columns(course_id: int, run_id: str, names: tuple[str, ...]) -> pd.DataFrame:
-    """Only the columns ``names`` of a run's per-student frame (empty when the run kept no snapshot
-    or is not a run of this course)."""
+def snapshot_columns(course_id: int, run_id: str, names: tuple[str, ...]) -> tuple[pd.DataFrame, dict]:
+    """Only the columns ``names`` of a run's per-student frame, and its meta (empty when the run kept
+    no snapshot or is not a run of this course)."""
     cid = require_course(course_id)
     store = get_store()
     return _columns(store, _key(store), cid, str(run_id), tuple(names))

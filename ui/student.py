@@ -26,7 +26,7 @@ def student_options(course_id: int) -> dict[int, str]:
     run = loaders.latest_run(cid)
     if run is None:
         return {}
-    snap = loaders.snapshot_columns(cid, run["run_id"], NOW_COLUMNS)
+    snap, _ = loaders.snapshot_columns(cid, run["run_id"], NOW_COLUMNS)
     if snap.empty:
         ids = sorted({int(u) for c in run.get("clusters") or [] for u in c.get("user_ids") or []})
         return {u: str(u) for u in ids}
@@ -42,7 +42,7 @@ def student_now(course_id: int, user_id: int) -> dict[str, Any]:
     run = loaders.latest_run(cid)
     if run is None:
         return {}
-    snap = loaders.snapshot_columns(cid, run["run_id"], NOW_COLUMNS)
+    snap, _ = loaders.snapshot_columns(cid, run["run_id"], NOW_COLUMNS)
     if snap.empty:
         return {}
     row = snap[snap["user_id"].astype(int) == int(user_id)]
@@ -54,22 +54,25 @@ def student_trend(course_id: int, user_id: int, limit: int = 12,
     """Long frame ``run_at, feature, student, course_median`` over the course's last ``limit`` runs."""
     cid = require_course(course_id)
     runs = loaders.run_index(cid, limit=limit)
-    times = loaders.run_fields(cid, [r["run_id"] for r in runs], ("as_of", "run_at"))
     wanted = tuple(dict.fromkeys(("user_id", *features)))
-    rows = []
+    parts = []
     for run in reversed(runs):
-        when = times.get(run["run_id"])
-        if when is None:  # not a finished run any more
-            continue
         # the few columns drawn, not the whole frame; a run whose snapshot is no longer kept is skipped
-        snap = loaders.snapshot_columns(cid, run["run_id"], wanted)
-        if snap.empty or "user_id" not in snap:
-            continue
+        snap, meta = loaders.snapshot_columns(cid, run["run_id"], wanted)
+        if not snap.empty and "user_id" in snap:
+            parts.append((run["run_id"], snap, meta))
+    # the pipeline writes the run's as_of (its data time) into the snapshot's meta too; only a run
+    # whose meta lacks it has its run document read
+    missing = [rid for rid, _, meta in parts if meta.get("as_of") is None]
+    times = loaders.run_fields(cid, missing, ("as_of", "run_at")) if missing else {}
+    rows = []
+    for run_id, snap, meta in parts:
+        when = meta.get("as_of") or (times.get(run_id) or {}).get("as_of") or (times.get(run_id) or {}).get("run_at")
         mine = snap[snap["user_id"].astype(int) == int(user_id)]
         for f in features:
             if f not in snap:
                 continue
-            rows.append({"run_at": when.get("as_of") or when.get("run_at"), "feature": f,
+            rows.append({"run_at": when, "feature": f,
                          "student": float(mine[f].iloc[0]) if len(mine) else None,
                          "course_median": float(pd.to_numeric(snap[f], errors="coerce").median())})
     return pd.DataFrame(rows, columns=["run_at", "feature", "student", "course_median"])

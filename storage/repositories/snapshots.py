@@ -150,19 +150,19 @@ class SnapshotRepository(Repository):
         return self._assemble(chunks), chunks[0].get("meta", {})
 
     def load_columns(self, run_id: str, names: list[str] | tuple[str, ...], *,
-                     course_id: int | None = None) -> pd.DataFrame:
-        """Only the columns ``names`` that the snapshot has (in that order) and its index: the same
-        values and dtypes as ``load(run_id)[0][[n for n in names if n in frame]]``, without building
-        the other columns (a student's trend reads 5 of ~60 columns of 12 runs). ``KeyError`` as load,
-        also when ``course_id`` is given and the run belongs to another course."""
+                     course_id: int | None = None) -> tuple[pd.DataFrame, dict]:
+        """Only the columns ``names`` that the snapshot has (in that order) with its index, and its
+        meta: the same values and dtypes as ``load(run_id)[0][[n for n in names if n in frame]]``,
+        without building the other columns (a student's trend reads 5 of ~60 columns of 12 runs).
+        ``KeyError`` as load, also when ``course_id`` is given and the run belongs to another course."""
         chunks = self._chunks(run_id, course_id)
         head = chunks[0]
         columns = head["columns"]
         if head.get("column_levels", 1) > 1 or len(set(map(repr, columns))) != len(columns):
             frame = self._assemble(chunks)  # MultiIndex or repeated labels: select as pandas does
-            return frame[[n for n in names if n in frame.columns]]
+            return frame[[n for n in names if n in frame.columns]], head.get("meta", {})
         position = {c: j for j, c in enumerate(columns)}
-        return self._assemble(chunks, [position[n] for n in names if n in position])
+        return self._assemble(chunks, [position[n] for n in names if n in position]), head.get("meta", {})
 
     def meta(self, run_id: str) -> dict | None:
         """Only the meta of a run's snapshot."""

@@ -683,11 +683,12 @@ def test_snapshot_load_columns_equals_load_then_select(store: Store, case: str) 
         frame.index = pd.Index([f"u{i}" for i in range(5)], name="user")
     store.snapshots.save(101, "r", frame, {"k": 2})
     back, _ = store.snapshots.load("r")
-    picked = store.snapshots.load_columns("r", names)
+    picked, meta = store.snapshots.load_columns("r", names)
     pd.testing.assert_frame_equal(picked, back[[n for n in names if n in back.columns]])
-    assert store.snapshots.load_columns("r", names, course_id=101).shape == picked.shape
+    assert meta == {"k": 2}
+    assert store.snapshots.load_columns("r", names, course_id=101)[0].shape == picked.shape
     with pytest.raises(KeyError):
         store.snapshots.load_columns("r", names, course_id=102)  # a run of another course: as absent
     with pytest.raises(KeyError):
         store.snapshots.load_columns("absent", names)
-    assert store.snapshots.load_columns("r", []).shape == (len(frame), 0)
+    assert store.snapshots.load_columns("r", [])[0].shape == (len(frame), 0)
