@@ -72,6 +72,10 @@ def _is_missing_scalar(value: Any) -> bool:
     return False
 
 
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+_PLAIN_NUMBERS = _PLAIN_SCALARS | {float}
+
+
 def to_bson_safe(value: Any) -> Any:
     """Return ``value`` with every nested numpy/pandas value made plain Python.
 
@@ -90,6 +94,11 @@ def to_bson_safe(value: Any) -> Any:
     if kind is dict:
         return {k if type(k) is str else str(k): to_bson_safe(v) for k, v in value.items()}
     if kind is list:
+        kinds = set(map(type, value))
+        if kinds <= _PLAIN_SCALARS:          # (a list of ids, of labels): a copy, checked in C
+            return list(value)
+        if kinds <= _PLAIN_NUMBERS:          # (feature values): NaN -> None
+            return [None if v != v else v for v in value]
         return [to_bson_safe(v) for v in value]
     if isinstance(value, bool | str | bytes) or value is None:
         return value
