@@ -74,6 +74,7 @@ def _is_missing_scalar(value: Any) -> bool:
 
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 _PLAIN_NUMBERS = _PLAIN_SCALARS | {float}
+_STR_KEYS = frozenset({str})
 
 
 def to_bson_safe(value: Any) -> Any:
@@ -92,6 +93,9 @@ def to_bson_safe(value: Any) -> Any:
     if kind is float:
         return None if value != value else value
     if kind is dict:
+        kinds = set(map(type, value.values()))
+        if kinds <= _PLAIN_NUMBERS and _STR_KEYS.issuperset(map(type, value)):   # (a record of plain values)
+            return {k: None if v != v else v for k, v in value.items()} if float in kinds else dict(value)
         return {k if type(k) is str else str(k): to_bson_safe(v) for k, v in value.items()}
     if kind is list:
         kinds = set(map(type, value))

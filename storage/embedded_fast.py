@@ -424,8 +424,8 @@ def insert_many(raw: Any, docs: list[dict]) -> list[Any]:
     index = store._query_index
     if index is not None:
         tops = _index_tops(index)
-        for (key, _blob), doc in zip(rows, docs, strict=True):
-            _index_add(index, key, _index_view(index, doc, codec, tops))
+        _index_add_new(index, [(key, _index_view(index, doc, codec, tops))
+                               for (key, _blob), doc in zip(rows, docs, strict=True)])
     return [doc["_id"] for doc in docs]
 
 
@@ -547,21 +547,43 @@ def _field_keys(doc: dict, path: str) -> set | None:
     return _indexing._doc_keys(doc, path)
 
 
-def _index_add(index: Any, key: Any, doc: dict) -> None:
-    """``index.add(key, doc)`` (mongomock's ``CollectionIndexes.add``) with :func:`_field_keys`."""
-    if key in index._docs:
-        index.add(key, doc)
-        return
-    for path, field in index._fields.items():
-        keys = _field_keys(doc, path)
-        if keys is None:
-            field._unkeyed.add(key)
+def _index_add_new(index: Any, pairs: list[tuple[Any, dict]]) -> None:
+    """``index.add(key, doc)`` (mongomock's ``CollectionIndexes.add``) for each (key, doc), field by field:
+    a key not indexed yet goes last in the natural order with :func:`_field_keys` for each path."""
+    docs = index._docs
+    new = []
+    for key, doc in pairs:
+        if key in docs:
+            index.add(key, doc)
         else:
-            for k in keys:
-                field._entries.setdefault(k, set()).add(key)
-        field._doc_keys[key] = keys
-    index._docs[key] = index._next_seq
-    index._next_seq += 1
+            docs[key] = index._next_seq
+            index._next_seq += 1
+            new.append((key, doc))
+    for path, field in index._fields.items():
+        entries, doc_keys, unkeyed = field._entries, field._doc_keys, field._unkeyed
+        top = "." not in path
+        for key, doc in new:
+            value = doc.get(path, _MISSING) if top else _MISSING
+            kind = type(value)
+            if kind is str:
+                k = ("s", value)
+            elif kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
+                k = ("n", float(value))
+            else:
+                keys = _indexing._doc_keys(doc, path)
+                if keys is None:
+                    unkeyed.add(key)
+                else:
+                    for k in keys:
+                        entries.setdefault(k, set()).add(key)
+                doc_keys[key] = keys
+                continue
+            found = entries.get(k)
+            if found is None:
+                entries[k] = {key}
+            else:
+                found.add(key)
+            doc_keys[key] = {k}
 
 
 def _index_tops(index: Any) -> set[str]:
