@@ -43,6 +43,15 @@ def previous_run(run: dict) -> dict | None:
     return None
 
 
+def _kept_snapshot(run_id: str) -> pd.DataFrame | None:
+    """An earlier run's frame, or None when its snapshot is no longer kept (retention, or pruned
+    before a newer one): the list then has no "since the previous run" reasons instead of failing."""
+    try:
+        return loaders.snapshot(run_id)[0]
+    except KeyError:
+        return None
+
+
 def course_actions(course_id: int) -> tuple[dict | None, pd.DataFrame]:
     """The latest run and its action list (analytics.actions.action_list columns)."""
     cid = require_course(course_id)
@@ -51,7 +60,7 @@ def course_actions(course_id: int) -> tuple[dict | None, pd.DataFrame]:
         return None, pd.DataFrame()
     snap, _ = loaders.snapshot(run["run_id"])
     prev = previous_run(run)
-    prev_snap = loaders.snapshot(prev["run_id"])[0] if prev else None
+    prev_snap = _kept_snapshot(prev["run_id"]) if prev else None
     archetypes = {int(c["cluster_id"]): str((c.get("profile") or {}).get("archetype") or "")
                   for c in run.get("clusters") or []}
     frame = action_list(
