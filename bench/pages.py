@@ -114,6 +114,9 @@ def build_history(data_dir: Path, course_id: int, n_students: int, runs: int, as
         _clone_run(store, source_doc, snapshot, meta, current, previous, when)
         previous = dict(current)
     t_clones = time.perf_counter() - t0
+    # snapshots are pruned newest-saved first: the week-old run's snapshot, written before the older
+    # clones, is written again after them, as it would have been in a year of weekly runs
+    store.snapshots.save(course_id, first["run_id"], snapshot, meta)
     store.snapshots.prune(course_id, keep=config.snapshot_retention)
     t0 = time.perf_counter()
     last = run_course(course_id, source="demo", store=store, as_of=as_of, config=config)
