@@ -54,8 +54,7 @@ def student_trend(course_id: int, user_id: int, limit: int = 12,
     """Long frame ``run_at, feature, student, course_median`` over the course's last ``limit`` runs."""
     cid = require_course(course_id)
     runs = loaders.run_index(cid, limit=limit)
-    # NOW_COLUMNS too: the latest run's read is then the one the picker and header already made
-    wanted = tuple(dict.fromkeys((*NOW_COLUMNS, *features)))
+    wanted = tuple(dict.fromkeys(("user_id", *features)))
     parts = []
     for run in reversed(runs):
         # the few columns drawn, not the whole frame; a run whose snapshot is no longer kept is skipped
