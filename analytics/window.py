@@ -80,11 +80,14 @@ def resolve_window(now: datetime, *, start: datetime | None, end: datetime | Non
 class _View:
     """A CourseData-like view of one period (what ``extract_features`` reads)."""
 
-    def __init__(self, data: Any, logs: pd.DataFrame, grades: pd.DataFrame | None, start: datetime,
-                 end: datetime) -> None:
+    def __init__(self, data: Any, rows: np.ndarray | None, seconds: np.ndarray, grades: pd.DataFrame | None,
+                 start: datetime, end: datetime) -> None:
         self.course = {**(getattr(data, "course", None) or {}), "startdate": int(start.timestamp())}
         self.students = data.students
-        self.logs = logs
+        self.logs = data.logs
+        # the period's rows as a mask over the whole log (no copy of them: extract_features reads it)
+        self.log_rows = rows
+        self.log_seconds = seconds
         self.grades = grades
         self.teachers = getattr(data, "teachers", None)
         self.timezone = getattr(data, "timezone", "UTC")
@@ -149,8 +152,7 @@ def window_features(data: Any, now: datetime, *, start: datetime | None = None, 
 
     def period(lo: float, begin: datetime) -> pd.DataFrame:
         keep = finite & (t >= lo) & (t <= hi)
-        sub = logs if keep.all() else logs[keep]
-        view = _View(data, sub, _grades_between(grades, lo, hi), begin, win.end)
+        view = _View(data, None if keep.all() else keep, t, _grades_between(grades, lo, hi), begin, win.end)
         return extract_features(view, timezone=timezone, now=win.end, weights=weights)
 
     feats = period(win.start.timestamp(), win.start)
