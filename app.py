@@ -25,6 +25,32 @@ from ui import web  # /auth/session and /auth/logout: the HttpOnly session cooki
 DASHBOARD = Path(__file__).resolve().with_name("dashboard.py")
 
 
+def _no_pages_folder_mode() -> None:
+    """Tell Streamlit, before the first visitor, that this app routes with ``st.navigation``.
+
+    Streamlit decides whether an app is a legacy ``pages/``-folder app when the FIRST session of the
+    process starts (``PagesManager.uses_pages_directory``, a process-wide flag) and only clears the
+    flag when a script calls ``st.navigation``. Our page scripts live in ``pages/`` next to
+    ``dashboard.py``, so on a freshly started server the first session's first run went through
+    Streamlit's pages-folder router: dashboard.py ran as a page named "dashboard", its widgets got
+    ids under that page, and the next run (in ``st.navigation`` mode) gave them other ids, so the
+    first "Sign in" submit was dropped; a deep link such as /groups got "Page not found" from that
+    router. Setting the flag here gives the first session what every later session gets.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - a Streamlit without it
+        PagesManager = None  # noqa: N806
+    if PagesManager is None or not hasattr(PagesManager, "uses_pages_directory"):  # pragma: no cover
+        print("CohortLens: WARNING: this Streamlit has no PagesManager.uses_pages_directory; the first "
+              "session after a server start may run in pages-folder mode", file=sys.stderr, flush=True)
+        return
+    PagesManager.uses_pages_directory = False
+
+
+_no_pages_folder_mode()
+
+
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
     from jobs import service

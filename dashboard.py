@@ -65,8 +65,9 @@ def _course_picker() -> None:
 
 
 def _pages(admin: bool) -> list[st.Page]:
-    """The pages this user may open. URL paths differ from the file names on purpose: with a pages/
-    folder, a url_path equal to a file stem would make Streamlit run that file without this router."""
+    """The pages this user may open. The URL paths (/groups, /moves, ...) are the app's links and
+    differ from the file names; app.py keeps Streamlit out of its pages/-folder mode, in which a
+    url_path equal to a file stem ran that file without this router."""
     pages = [
         st.Page(PAGE_FILES["overview"], title=t("nav.overview"), icon=":material/home:", url_path="home", default=True),
         st.Page(PAGE_FILES["actions"], title=t("nav.actions"), icon=":material/campaign:", url_path="act"),

@@ -97,13 +97,6 @@ def test_every_page_run_now_and_screenshots(server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=server["chromium"], args=ARGS)
-        # warm-up visit: the first browser session after a server start can lose its first sign-in
-        # submit (Streamlit registers the navigation in that session's first run; see the i13 notes)
-        warm = browser.new_page()
-        warm.goto(server["base"] + "/")
-        warm.get_by_role("textbox", name="Username").wait_for(timeout=90_000)
-        _settle(warm)
-        warm.close()
         page = browser.new_page(viewport={"width": 1440, "height": 1700})
         page.goto(server["base"])
         # the first run adds ?lang= to the URL and reruns: type once the form has settled (as a person does)

@@ -65,13 +65,6 @@ def browser(server):
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=server["chromium"], args=ARGS)
-        # warm-up visit: on a cold server the first sessions can show Streamlit's "Page not found" for a
-        # deep link (the form stays usable once the dialog is closed); see the i13 notes
-        warm = b.new_page()
-        warm.goto(server["base"] + "/")
-        warm.get_by_role("textbox", name="Username").wait_for(timeout=90_000)
-        _settle(warm)
-        warm.close()
         yield b
         b.close()
 
