@@ -162,6 +162,12 @@ def _first_byte(content: bytes | bytearray) -> bytes:
     return b""
 
 
+def _wants_list(content: bytes | bytearray) -> bool | None:
+    """A reply a list stream decoder takes: a JSON list (None: too few bytes yet to tell)."""
+    first = _first_byte(content)
+    return first == b"[" if first else None
+
+
 def _loads(content: bytes | bytearray) -> Any:
     if _orjson is not None:
         return _orjson.loads(content)
@@ -175,7 +181,7 @@ class MoodleClient:
                  timeout: float | tuple[float, float] = (10.0, 120.0), retries: int = 3,
                  backoff: float = 1.0, max_backoff: float = 30.0, page_size: int = 1000,
                  log_limit: int = 5_000_000, max_log_rows: int = 100_000_000, workers: int = 8,
-                 grades_mode: str = "auto", course_grades_max: int = 10_000,
+                 grades_mode: str = "auto", course_grades_max: int | None = None,
                  session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.base_url = _normalise_base_url(base_url)
@@ -198,9 +204,10 @@ class MoodleClient:
         if grades_mode not in GRADES_MODES:
             raise MoodleInvalidParameterError("grades_mode must be 'auto', 'course' or 'per_user'.")
         self.grades_mode = grades_mode
-        #: "auto" asks per student above this many students: the whole-course reply is decoded at once
-        #: (measured at 20,000 students: the peak RSS of a run rose from 1.5 to 1.9 GB with it)
-        self.course_grades_max = max(int(course_grades_max), 0)
+        #: "auto" asks per student above this many students (None: no cap). The whole-course reply is
+        #: decoded while it streams in, a few MB of students at a time, so its size no longer matters
+        #: here; a cap is for sites whose PHP limits cannot build the whole report in one request.
+        self.course_grades_max = None if course_grades_max is None else max(int(course_grades_max), 0)
         #: how the last quiz_grades call fetched them: "course" (one userid=0 call) or "per_user"
         self.grades_used: str | None = None
         self._sleep = sleep
@@ -254,7 +261,8 @@ class MoodleClient:
         ``token``: ``"standard"``, ``"custom"`` or None (picked by function name). ``decoder``: how to
         decode a reply that is a JSON list (default: all at once); a ValueError from it counts as a
         cut-off reply (transient). ``stream``: a factory of an object with ``feed(bytes)`` and
-        ``finish() -> result`` that decodes a JSON-list reply while it arrives (used for big log replies).
+        ``finish() -> result`` that decodes a JSON-list reply while it arrives (used for big log replies;
+        a factory with a ``wants(first_bytes) -> bool | None`` attribute picks other replies itself).
         ``retries``: this call's retry budget (default: the client's).
         """
         attempt = 0
@@ -305,12 +313,12 @@ class MoodleClient:
                     continue
                 content += chunk
                 if stream is not None and resp.status_code == 200:
-                    first = _first_byte(content)
-                    if first == b"[":
+                    verdict = getattr(stream, "wants", _wants_list)(content)
+                    if verdict:
                         sink = stream()
                         sink.feed(content)
-                        content = bytearray(b"[")
-                    elif first:
+                        content = bytearray(_first_byte(content))
+                    elif verdict is False:
                         stream = None
         except ValueError:
             raise MoodleUnavailableError(
@@ -531,7 +539,7 @@ class MoodleClient:
         """One row per (user, quiz grade item); ungraded (``graderaw`` null, ``-``) items are NaN.
 
         ``grades_mode`` (see GRADES_MODES): "auto" (default; courses up to ``course_grades_max``
-        students, 10,000 by default) asks once for the whole course
+        students, no cap by default: the reply is decoded as it streams in) asks once for the whole course
         (``userid=0``: one request instead of one per student — 5,000 calls cost ~4x the one call
         here; Moodle builds every student's report in that one request, which needs the
         ``moodle/grade:viewall`` capability and enough PHP time/memory on the site) and falls back to
@@ -543,7 +551,8 @@ class MoodleClient:
         if not ids:
             self.grades_used = None
             return grades_frame([], modules=modules)
-        if self.grades_mode == "course" or (self.grades_mode == "auto" and len(ids) <= self.course_grades_max):
+        if self.grades_mode == "course" or (self.grades_mode == "auto" and (
+                self.course_grades_max is None or len(ids) <= self.course_grades_max)):
             try:
                 everyone = self._course_grades(course_id, modules)
             except MoodleError as exc:
@@ -554,8 +563,8 @@ class MoodleClient:
                             self._redact(exc.message))
             else:
                 self.grades_used = "course"
-                wanted = set(ids)
-                return grades_frame([ug for ug in everyone if int(ug.get("userid") or 0) in wanted], modules=modules)
+                keep = everyone["userid"].isin(ids).to_numpy(dtype=bool, na_value=False)
+                return everyone if keep.all() else everyone[keep].reset_index(drop=True)
         self.grades_used = "per_user"
 
         def fetch(user_id: int) -> list[dict]:
@@ -568,14 +577,21 @@ class MoodleClient:
             parts = [fetch(u) for u in ids]
         return grades_frame([ug for part in parts for ug in part], modules=modules)
 
-    def _course_grades(self, course_id: int, modules: tuple[str, ...] | None) -> list[dict]:
-        """Every graded user's usergrades from one ``userid=0`` call (no retry in auto mode: the
-        per-student path is the fallback)."""
+    def _course_grades(self, course_id: int, modules: tuple[str, ...] | None) -> pd.DataFrame:
+        """Every graded user's grade rows (``grades_frame``) from one ``userid=0`` call (no retry in auto
+        mode: the per-student path is the fallback). The reply is decoded while it arrives, a few MB
+        of students at a time (:class:`GradeReplyStream`): a 20,000-student course's ~180 MB report is
+        never held whole, nor as one dict per grade item of every student."""
+        factory: Any = functools.partial(GradeReplyStream, modules=modules)
+        factory.wants = GradeReplyStream.wants       # which replies the stream takes (see _call_once)
         reply = self.call("gradereport_user_get_grade_items", {"courseid": int(course_id), "userid": 0},
-                          retries=0 if self.grades_mode == "auto" else None)
-        if not isinstance(reply, dict) or not isinstance(reply.get("usergrades"), list):
+                          retries=0 if self.grades_mode == "auto" else None, stream=factory)
+        if not isinstance(reply, dict) or not isinstance(reply.get("usergrades"), (list, pd.DataFrame)):
             raise MoodleInvalidParameterError("Moodle's grade report had an unexpected shape.")
-        return _slim_usergrades(reply["usergrades"], modules)
+        found = reply["usergrades"]
+        if isinstance(found, list):
+            return grades_frame(_slim_usergrades(found, modules), modules=modules)
+        return found
 
     # ------------------------------------------------------------------ logs
     def course_logs(self, course_id: int, *, limit: int | None = None) -> pd.DataFrame:
@@ -654,6 +670,78 @@ def _slim_usergrades(usergrades: list[dict], modules: tuple[str, ...] | None) ->
              "gradeitems": [{k: it.get(k) for k in GRADE_COLUMNS[1:]} for it in ug.get("gradeitems") or []
                             if modules is None or it.get("itemmodule") in modules]}
             for ug in usergrades]
+
+
+class GradeReplyStream:
+    """Decodes a whole-course ``gradereport_user_get_grade_items`` reply while it arrives.
+
+    The reply is ``{"usergrades":[{...}, ...], "warnings":[...]}``. The usergrades list is cut into
+    ~``slice_bytes`` slices at ``},{"<first key of a usergrade>":`` (as :class:`LogRowsStream` cuts log
+    rows; a cut in the wrong place cannot parse and fails the call, it never yields wrong rows), each
+    slice is parsed and reduced at once to ``grades_frame`` rows of the wanted ``modules``; the tail
+    (the last students, the warnings) is parsed as the JSON object it completes. ``finish`` returns the
+    reply with ``usergrades`` as one grades frame. Any other reply (an error object) is not taken:
+    ``wants`` says so from its first bytes.
+    """
+
+    PREFIX = b'{"usergrades":['
+
+    def __init__(self, *, modules: tuple[str, ...] | None = ("quiz",), slice_bytes: int = 4 << 20) -> None:
+        self.modules = modules
+        self.slice_bytes = max(int(slice_bytes), 1)
+        self._buf = bytearray()
+        self._started = False
+        self._sep: bytes | None = None
+        self._frames: list[pd.DataFrame] = []
+
+    @classmethod
+    def wants(cls, content: bytes | bytearray) -> bool | None:
+        head = bytes(content[:256]).lstrip()
+        if head.startswith(cls.PREFIX):
+            return True
+        return None if cls.PREFIX.startswith(head) else False
+
+    def feed(self, chunk: bytes | bytearray) -> None:
+        self._buf += chunk
+        if not self._started:
+            at = self._buf.find(self.PREFIX)
+            if at < 0:
+                return
+            del self._buf[: at + len(self.PREFIX)]
+            self._started = True
+        if self._sep is None:
+            m = re.match(rb'\s*\{\s*"((?:[^"\\]|\\.)*)"\s*:', bytes(self._buf[:4096]))
+            if m is None:
+                return                     # no student yet (or an empty list): all decoded at the end
+            self._sep = b'},{"' + m.group(1) + b'":'
+        while len(self._buf) > self.slice_bytes:
+            cut = self._buf.find(self._sep, self.slice_bytes)
+            if cut < 0:
+                break
+            self._take(_loads(b"[" + self._buf[: cut + 1] + b"]"))
+            del self._buf[: cut + 2]
+
+    def _take(self, usergrades: Any) -> None:
+        if not isinstance(usergrades, list) or not all(isinstance(ug, dict) for ug in usergrades):
+            raise ValueError("usergrades is not a list of objects")
+        if usergrades:
+            self._frames.append(grades_frame(_slim_usergrades(usergrades, self.modules), modules=self.modules))
+
+    def finish(self) -> Any:
+        """The reply, ``usergrades`` as one grades frame (ValueError: not valid JSON / cut off)."""
+        buf, self._buf = self._buf, bytearray()
+        if not self._started:
+            return _loads(buf)
+        payload = _loads(self.PREFIX + buf)
+        del buf
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+        self._take(payload.get("usergrades"))
+        frames, self._frames = self._frames, []
+        payload["usergrades"] = (frames[0] if len(frames) == 1 else
+                                 pd.concat(frames, ignore_index=True) if frames else
+                                 grades_frame([], modules=self.modules))
+        return payload
 
 
 def _users_frame(users: list[dict], columns: list[str]) -> pd.DataFrame:

@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moodle.client import CATEGORY_LOG_COLUMNS, LogRowsStream, MoodleClient, decode_log_rows, logs_frame
+from moodle.client import (
+    CATEGORY_LOG_COLUMNS,
+    GradeReplyStream,
+    LogRowsStream,
+    MoodleClient,
+    decode_log_rows,
+    logs_frame,
+)
+from moodle.data import grades_frame
 from moodle.demo import DemoSite
 from moodle.errors import MoodleUnavailableError
 from moodle.fake_server import FakeMoodleServer, encode_log_reply
@@ -162,3 +170,29 @@ def test_stream_decoder_any_row_order_and_odd_columns(demo_site: DemoSite, slice
     got = stream.finish()
     pd.testing.assert_frame_equal(got, _old_decode(body))
     assert got["id"].is_monotonic_increasing or got["timecreated"].is_monotonic_increasing
+
+
+def test_grade_reply_stream_equals_whole_decode(demo_site: DemoSite) -> None:
+    """The whole-course grade report decoded in slices while it arrives = decoded at once, for any
+    slice size and chunking; other replies (errors) are not taken; a cut-off reply is an error."""
+    usergrades = [demo_site.grade_items_raw(102, int(u), AS_OF)
+                  for u in demo_site.course_data(102, AS_OF).students["id"]]
+    usergrades[3]["userfullname"] = 'Bình "quoted" },{"courseid": 1'     # a separator look-alike
+    body = json.dumps({"usergrades": usergrades, "warnings": [{"item": "x"}]}, separators=(",", ":")).encode()
+    ref = grades_frame(usergrades)
+    for slice_bytes, step in ((1, 997), (5000, 64), (1 << 30, 1 << 20)):
+        assert GradeReplyStream.wants(body[:step]) is True
+        stream = GradeReplyStream(slice_bytes=slice_bytes)
+        for i in range(0, len(body), step):
+            stream.feed(body[i: i + step])
+        got = stream.finish()
+        pd.testing.assert_frame_equal(got["usergrades"], ref)
+        assert got["warnings"] == [{"item": "x"}]
+    assert GradeReplyStream.wants(b'{"exception":"x"}') is False and GradeReplyStream.wants(b' {"user') is None
+    empty = GradeReplyStream()
+    empty.feed(b'{"usergrades":[],"warnings":[]}')
+    assert empty.finish()["usergrades"].empty
+    cut = GradeReplyStream(slice_bytes=100)
+    cut.feed(body[: len(body) // 2])
+    with pytest.raises(ValueError):
+        cut.finish()
