@@ -197,10 +197,8 @@ def _classify(logs: pd.DataFrame, within: np.ndarray | None) -> np.ndarray:
         # Component/action/target for each distinct eventname, from its first row (identical in Moodle).
         if within is None:
             firsts = pd.Series(ev_codes).drop_duplicates()
-        else:
-            inside = np.flatnonzero(within)
-            firsts = pd.Series(ev_codes[inside], index=inside).drop_duplicates()
-            del inside
+        else:   # rows outside the mask get a code no event has (-2): their "first row" is never asked for
+            firsts = pd.Series(np.where(within, ev_codes, np.array(-2, dtype=ev_codes.dtype))).drop_duplicates()
         first_row = dict(zip(firsts.to_numpy().tolist(), firsts.index.tolist()))
         table = np.empty(len(ev_uniques), dtype=np.int8)
         for code, ev in enumerate(ev_uniques):
@@ -343,8 +341,7 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
     within = getattr(data, "log_rows", None)
     t_all = getattr(data, "log_seconds", None)
     if t_all is None:
-        t_all = (unix_seconds(logs["timecreated"]) if "timecreated" in logs.columns and len(logs)
-                 else np.zeros(0))
+        t_all = log_seconds(logs)
     finite = np.isfinite(t_all)
     if within is not None and len(finite):
         finite &= within
@@ -371,24 +368,31 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
         # rows' positions (one full-length int array at a time: a 20,000-student course has 4.5M rows).
         keep = in_window
         if "anonymous" in logs.columns:
-            keep = keep & (pd.to_numeric(logs["anonymous"], errors="coerce").fillna(0).to_numpy() == 0)
-        cand = np.flatnonzero(keep)
-        del keep
-        ucode = index.get_indexer(_user_ids(logs["userid"], cand))
+            anon = logs["anonymous"]
+            keep = keep & ((anon.to_numpy() if _is_int(anon) else
+                            pd.to_numeric(anon, errors="coerce").fillna(0).to_numpy()) == 0)
+        ucode = index.get_indexer(_user_ids(logs["userid"], keep))
         sel = ucode >= 0
-        rows = cand[sel]
         uc = ucode[sel]
-        del cand, ucode, sel
-        if len(rows):
+        del ucode
+        rows = keep if keep is not in_window else keep.copy()   # a row mask (the same row order)
+        rows[rows] = sel
+        del keep, sel
+        n_rows = len(uc)
+        if n_rows:
             # Classify every row (it works on the distinct event names) and index the codes: copying
             # the selected rows of all log columns first cost more than the classification itself.
             cat = _classify(logs, within) if within is not None else classify_events(logs)
-            if len(rows) < len(logs):
+            if n_rows < len(logs):
                 cat = cat[rows]
-            t = t_all[rows].astype(np.int64)
             # integer seconds: the recency features can use the sorted arrays below (same values)
-            integral = len(rows) == 0 or bool((t == t_all[rows]).all())
-            recency_in = None if integral else (uc, t_all[rows])
+            stamps = logs["timecreated"]
+            if _is_int(stamps):
+                t = stamps.to_numpy()[rows].astype(np.int64, copy=False)
+                recency_in = None
+            else:
+                t = t_all[rows].astype(np.int64)
+                recency_in = None if bool((t == t_all[rows]).all()) else (uc, t_all[rows])
             del rows
             counts = np.zeros((n, len(_CATS)), dtype=float)
             _bincount2(counts, uc, cat)
@@ -493,7 +497,12 @@ def _recency(out: dict[str, np.ndarray], uc: np.ndarray, t: np.ndarray, now_ts: 
     if n_bins < 2:
         out["activity_trend"] = np.zeros(n)
         return
+    near = age < (n_bins + 1) * 7 * 86400.0       # the rows that can fall in a bin (the rest are older)
+    if not near.all():
+        age, uc = age[near], uc[near]
+    del near
     b = (age // (7 * 86400.0)).astype(np.int64)
+    del age
     inb = b < n_bins
     weekly = np.bincount(uc[inb] * n_bins + b[inb], minlength=n * n_bins).reshape(n, n_bins).astype(float)
     x = (n_bins - 1 - np.arange(n_bins, dtype=float))  # oldest bin at x=0, newest at n_bins-1
@@ -506,13 +515,28 @@ def _recency(out: dict[str, np.ndarray], uc: np.ndarray, t: np.ndarray, now_ts: 
 _UTC_NAMES = ("UTC", "Etc/UTC", "GMT")   # _local_offsets: zero offsets
 
 
+def _is_int(col: pd.Series) -> bool:
+    """A plain numpy integer column (no nulls, no conversion needed)."""
+    return isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu"
+
+
 def _user_ids(col: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """The log's user ids at ``rows`` as int64, -1 where missing or not a number."""
-    values = col.to_numpy() if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu" else None
+    """The log's user ids at ``rows`` (positions or a row mask) as int64, -1 where missing or not a
+    number."""
+    values = col.to_numpy() if _is_int(col) else None
     if values is not None:
         return values[rows].astype(np.int64, copy=False)
     uid = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)[rows]
     return np.where(np.isfinite(uid), uid, -1).astype(np.int64)
+
+
+def log_seconds(logs: pd.DataFrame) -> np.ndarray:
+    """The log's ``timecreated`` as unix seconds: the int column itself when it is one (no float copy
+    of a 4.5M-row column; every use compares or converts it the same way), else ``unix_seconds``."""
+    if "timecreated" not in logs.columns or not len(logs):
+        return np.zeros(0)
+    col = logs["timecreated"]
+    return col.to_numpy() if _is_int(col) else unix_seconds(col)
 
 
 def unix_seconds(col: pd.Series) -> np.ndarray:
@@ -526,8 +550,10 @@ def unix_seconds(col: pd.Series) -> np.ndarray:
 
 def _bincount2(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
     n, m = counts.shape
-    flat = np.bincount(rows.astype(np.int64) * m + cols.astype(np.int64), minlength=n * m)
-    counts += flat.reshape(n, m)
+    flat = rows.astype(np.int64)
+    flat *= m
+    flat += cols
+    counts += np.bincount(flat, minlength=n * m).reshape(n, m)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

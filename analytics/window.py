@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .features import ACTIVITY_COLUMNS, DEFAULT_WEIGHTS, extract_features, unix_seconds
+from .features import ACTIVITY_COLUMNS, DEFAULT_WEIGHTS, extract_features, log_seconds
 
 __all__ = ["DEFAULT_WINDOW_DAYS", "RATE_COLUMNS", "CONTEXT_COLUMNS", "Window", "window_features",
            "resolve_window"]
@@ -142,9 +142,10 @@ def window_features(data: Any, now: datetime, *, start: datetime | None = None, 
     out of both.
     """
     logs = data.logs
-    t = unix_seconds(logs["timecreated"]) if "timecreated" in logs.columns and len(logs) else np.zeros(0)
+    t = log_seconds(logs)
     finite = np.isfinite(t)
-    first_log = datetime.fromtimestamp(float(t[finite].min()), UTC) if finite.any() else None
+    first_log = (datetime.fromtimestamp(float((t if finite.all() else t[finite]).min()), UTC) if finite.any()
+                 else None)
     win = resolve_window(now, start=start, end=end, window_days=window_days, first_log=first_log)
     hi = win.end.timestamp()
     lo_frame = start.timestamp() if start is not None else -np.inf
