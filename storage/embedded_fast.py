@@ -236,6 +236,8 @@ def find(raw: Any, filter: Mapping[str, Any] | None, projection: Any, sort: Sequ
         keys: set | None = {table.encode_key(v) for v in wanted}
     else:
         keys = index.candidates(spec)
+        if keys:
+            keys = _without_ne(index, spec, keys)
     if keys is None:
         rows = _rows(store, None)
     elif len(keys) > _SCAN_SHARE * max(len(index._docs), 1):
@@ -250,7 +252,7 @@ def find(raw: Any, filter: Mapping[str, Any] | None, projection: Any, sort: Sequ
     plain = not exact and _plain_equalities(spec)
     # mongomock compares stored (naive UTC) datetimes with the filter's; without a datetime in the
     # filter, the aware documents we return can be filtered and sorted directly (one decode each)
-    once = not _has_datetime(spec)
+    once = id_lookup or not _has_datetime(spec)
     codec = _AWARE if once else naive
     applies = _filtering.filter_applies
     for _key, blob in rows:
@@ -274,6 +276,17 @@ def find(raw: Any, filter: Mapping[str, Any] | None, projection: Any, sort: Sequ
     if projection is not None:
         out = [_project(raw, doc, projection) for doc in out]
     return out
+
+
+def _without_ne(index: Any, spec: dict, keys: set) -> set:
+    """Candidates narrowed by the top-level ``{field: {"$ne": "<str>"}}`` conditions on indexed fields:
+    a document keyed with that string has the value (or an array holding it), so it cannot match."""
+    for field, cond in spec.items():
+        if type(cond) is dict and len(cond) == 1 and type(cond.get("$ne")) is str and field in index._fields:
+            equal = index._fields[field]._entries.get(("s", cond["$ne"]))
+            if equal:
+                keys = keys - equal
+    return keys
 
 
 def _plain_equalities(spec: dict) -> bool:
@@ -410,8 +423,9 @@ def insert_many(raw: Any, docs: list[dict]) -> list[Any]:
     _write(table, f"INSERT INTO {table._table_name} VALUES(?, ?)", rows, many=True)  # nosec
     index = store._query_index
     if index is not None:
-        for (key, _blob), doc in zip(rows, docs, strict=True):
-            _index_add(index, key, _index_view(index, doc, codec))
+        tops = _index_tops(index)
+        _index_add_new(index, [(key, _index_view(index, doc, codec, tops))
+                               for (key, _blob), doc in zip(rows, docs, strict=True)])
     return [doc["_id"] for doc in docs]
 
 
@@ -427,24 +441,32 @@ def replace_by_id(raw: Any, docs: list[dict]) -> int:
     table = store._documents
     codec = table._codec_options
     rows = []
+    encode_key = table.encode_key
     for doc in docs:
         if "_id" not in doc or isinstance(doc["_id"], dict):
             raise Fallback("document _id")
-        rows.append((table.encode_key(doc["_id"]), bson.encode(doc, codec_options=codec)))
+        rows.append((bson.encode(doc, codec_options=codec), encode_key(doc["_id"])))
     cursor = _write(table, f"UPDATE {table._table_name} SET {table.DOC}=? WHERE {table.ID}=?",  # nosec
-                    [(blob, key) for key, blob in rows], many=True)
+                    rows, many=True)
     index = store._query_index
     if index is not None:
         # the _id entry cannot change (the row is found by it); the others stay right when every
         # indexed value is the same as before
-        fields = [f for path, f in index._fields.items() if path != "_id"]
-        for (key, _blob), doc in zip(rows, docs, strict=True):
-            if key not in index._docs:
+        fields = [(f.path, f._doc_keys) for path, f in index._fields.items() if path != "_id"]
+        tops = _index_tops(index)
+        stored = index._docs
+        for (_blob, key), doc in zip(rows, docs, strict=True):
+            if key not in stored:
                 continue                           # not stored (nothing was written for it)
-            view = _index_view(index, doc, codec)
-            if all(_field_keys(view, f.path) == f._doc_keys.get(key, ()) for f in fields):
-                continue
-            index.add(key, view)
+            view = None
+            for path, doc_keys in fields:
+                keys = _plain_keys(doc, path)
+                if keys is None:                   # not a plain value: as the stored form gives it
+                    view = view or _index_view(index, doc, codec, tops)
+                    keys = _indexing._doc_keys(view, path)
+                if keys != doc_keys.get(key, ()):
+                    index.add(key, view or _index_view(index, doc, codec, tops))
+                    break
     return max(int(cursor.rowcount), 0)
 
 
@@ -520,8 +542,9 @@ _SAME_AFTER_ROUND_TRIP = (str, int, float, bool, type(None), bson.ObjectId)
 _EXACT_FLOAT = 2 ** 53
 
 
-def _field_keys(doc: dict, path: str) -> set | None:
-    """mongomock's ``indexing._doc_keys(doc, path)``; a top-level ``str`` / ``int`` without its walk."""
+def _plain_keys(doc: dict, path: str) -> set | None:
+    """mongomock's index keys of a top-level ``str`` / ``int`` (the same before and after a BSON round
+    trip); None for anything else."""
     if "." not in path:
         value = doc.get(path, _MISSING)
         kind = type(value)
@@ -529,33 +552,65 @@ def _field_keys(doc: dict, path: str) -> set | None:
             return {("s", value)}
         if kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
             return {("n", float(value))}
-    return _indexing._doc_keys(doc, path)
+    return None
 
 
-def _index_add(index: Any, key: Any, doc: dict) -> None:
-    """``index.add(key, doc)`` (mongomock's ``CollectionIndexes.add``) with :func:`_field_keys`."""
-    if key in index._docs:
-        index.add(key, doc)
-        return
-    for path, field in index._fields.items():
-        keys = _field_keys(doc, path)
-        if keys is None:
-            field._unkeyed.add(key)
+def _field_keys(doc: dict, path: str) -> set | None:
+    """mongomock's ``indexing._doc_keys(doc, path)``; a top-level ``str`` / ``int`` without its walk."""
+    keys = _plain_keys(doc, path)
+    return _indexing._doc_keys(doc, path) if keys is None else keys
+
+
+def _index_add_new(index: Any, pairs: list[tuple[Any, dict]]) -> None:
+    """``index.add(key, doc)`` (mongomock's ``CollectionIndexes.add``) for each (key, doc), field by field:
+    a key not indexed yet goes last in the natural order with :func:`_field_keys` for each path."""
+    docs = index._docs
+    new = []
+    for key, doc in pairs:
+        if key in docs:
+            index.add(key, doc)
         else:
-            for k in keys:
-                field._entries.setdefault(k, set()).add(key)
-        field._doc_keys[key] = keys
-    index._docs[key] = index._next_seq
-    index._next_seq += 1
+            docs[key] = index._next_seq
+            index._next_seq += 1
+            new.append((key, doc))
+    for path, field in index._fields.items():
+        entries, doc_keys, unkeyed = field._entries, field._doc_keys, field._unkeyed
+        top = "." not in path
+        for key, doc in new:
+            value = doc.get(path, _MISSING) if top else _MISSING
+            kind = type(value)
+            if kind is str:
+                k = ("s", value)
+            elif kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
+                k = ("n", float(value))
+            else:
+                keys = _indexing._doc_keys(doc, path)
+                if keys is None:
+                    unkeyed.add(key)
+                else:
+                    for k in keys:
+                        entries.setdefault(k, set()).add(key)
+                doc_keys[key] = keys
+                continue
+            found = entries.get(k)
+            if found is None:
+                entries[k] = {key}
+            else:
+                found.add(key)
+            doc_keys[key] = {k}
 
 
-def _index_view(index: Any, doc: dict, codec: Any) -> dict:
+def _index_tops(index: Any) -> set[str]:
+    """The top-level fields of the paths ``index`` keys."""
+    return {path.split(".")[0] for path in index._fields}
+
+
+def _index_view(index: Any, doc: dict, codec: Any, tops: set[str] | None = None) -> dict:
     """What mongomock's query index needs of ``doc`` (its indexed top-level fields) in the stored form.
 
     Equal to decoding the whole stored blob for every indexed path (a path only looks inside its
     own top-level field); values whose BSON round trip is the identity are used as they are."""
-    tops = {path.split(".")[0] for path in index._fields}
-    sub = {k: doc[k] for k in tops if k in doc}
+    sub = {k: doc[k] for k in (tops or _index_tops(index)) if k in doc}
     if all(type(v) in _SAME_AFTER_ROUND_TRIP for v in sub.values()):
         return sub
     return bson.decode(bson.encode(sub, codec_options=codec), codec_options=codec)

@@ -260,3 +260,39 @@ def test_history_record_gives_the_documents_of_the_update_path(tmp_path, monkeyp
         slow.backend = "embedded"
         fast.close()
         slow.close()
+
+
+def test_ne_on_an_indexed_field_matches_mongomock(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    store = open_store(data_dir=tmp_path / "d")
+    try:
+        c = store.collection("runs")
+        c.create_index([("course_id", 1), ("status", 1)], name="course_status")
+        statuses = ["finished", "pending", None, ["finished", "x"], ["x"], 1, "Finished", "finished"]
+        c.insert_many([{"_id": f"r{i}", "course_id": 1 + i % 2, "status": s} for i, s in enumerate(statuses)]
+                      + [{"_id": "bare", "course_id": 1}])
+        for flt in ({"course_id": 1, "status": {"$ne": "finished"}}, {"status": {"$ne": "finished"}},
+                    {"course_id": 2, "status": {"$ne": "pending"}}, {"course_id": 1, "status": {"$ne": None}},
+                    {"course_id": 1, "status": {"$ne": 1}}):
+            assert c.find(flt) == _slow(c, flt), flt
+    finally:
+        store.close()
+
+
+def test_id_lookups_in_a_legacy_key_format_file_match_mongomock(tmp_path, monkeypatch) -> None:
+    """Files written before litemongo recorded its key format keep ``str(_id)`` keys: looked up by index."""
+    from litemongo import sqlite_store
+
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    store = open_store(data_dir=tmp_path / "d")
+    try:
+        c = store.collection("legacy")
+        c._raw._store._documents.key_format = sqlite_store.KEY_FORMAT_LEGACY
+        c.insert_many([{"_id": f"1:{i}", "n": i} for i in range(20)] + [{"_id": 7, "n": "int"}])
+        assert c._raw._store._documents.encode_key("1:3") == "1:3"
+        for flt in ({"_id": "1:3"}, {"_id": {"$in": ["1:3", "1:4", "7"]}}, {"_id": "7"},
+                    {"_id": {"$in": [f"1:{i}" for i in range(20)]}}):
+            assert c.find(flt) == _slow(c, flt), flt
+        assert c.find({"_id": "7"}) == []
+    finally:
+        store.close()
