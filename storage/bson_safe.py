@@ -72,6 +72,11 @@ def _is_missing_scalar(value: Any) -> bool:
     return False
 
 
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+_PLAIN_NUMBERS = _PLAIN_SCALARS | {float}
+_STR_KEYS = frozenset({str})
+
+
 def to_bson_safe(value: Any) -> Any:
     """Return ``value`` with every nested numpy/pandas value made plain Python.
 
@@ -88,8 +93,16 @@ def to_bson_safe(value: Any) -> Any:
     if kind is float:
         return None if value != value else value
     if kind is dict:
+        kinds = set(map(type, value.values()))
+        if kinds <= _PLAIN_NUMBERS and _STR_KEYS.issuperset(map(type, value)):   # (a record of plain values)
+            return {k: None if v != v else v for k, v in value.items()} if float in kinds else dict(value)
         return {k if type(k) is str else str(k): to_bson_safe(v) for k, v in value.items()}
     if kind is list:
+        kinds = set(map(type, value))
+        if kinds <= _PLAIN_SCALARS:          # (a list of ids, of labels): a copy, checked in C
+            return list(value)
+        if kinds <= _PLAIN_NUMBERS:          # (feature values): NaN -> None
+            return [None if v != v else v for v in value]
         return [to_bson_safe(v) for v in value]
     if isinstance(value, bool | str | bytes) or value is None:
         return value

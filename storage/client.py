@@ -146,7 +146,8 @@ class StoreCollection:
         with self._guard():
             if self._fast:
                 try:
-                    return embedded_fast.find(self._raw, filter, projection, sort, skip, limit)
+                    with embedded_fast.paused_gc():
+                        return embedded_fast.find(self._raw, filter, projection, sort, skip, limit)
                 except embedded_fast.Fallback:
                     pass
             cursor = self._raw.find(dict(filter or {}), projection)
@@ -200,7 +201,8 @@ class StoreCollection:
         with self._guard():
             if self._fast:
                 try:
-                    return embedded_fast.insert_many(self._raw, [dict(d) for d in docs])
+                    with embedded_fast.paused_gc():
+                        return embedded_fast.insert_many(self._raw, [dict(d) for d in docs])
                 except embedded_fast.Fallback:
                     pass
             return list(self._raw.insert_many([dict(d) for d in docs], ordered=ordered).inserted_ids)
@@ -215,12 +217,40 @@ class StoreCollection:
         with self._guard():
             if self._fast:
                 try:
-                    return embedded_fast.replace_by_id(self._raw, [dict(d) for d in docs])
+                    with embedded_fast.paused_gc():
+                        return embedded_fast.replace_by_id(self._raw, [dict(d) for d in docs])
                 except embedded_fast.Fallback:
                     pass
             result = self._raw.bulk_write([pymongo.ReplaceOne({"_id": d["_id"]}, dict(d)) for d in docs],
                                           ordered=True)
             return int(result.matched_count)
+
+    def write_by_id(self, replace: Sequence[dict], insert: Sequence[dict]) -> int:
+        """Replace the stored documents of ``replace`` (by ``_id``; one not stored is skipped) and insert
+        ``insert``, as one write: one SQLite transaction on the embedded store (a killed process leaves
+        both or neither), one ordered bulk write on MongoDB. The dicts are used as given (an ``_id`` is
+        filled in when missing), not copied. Returns how many replacements matched.
+        """
+        if not replace and not insert:
+            return 0
+        with self._guard(), embedded_fast.paused_gc():
+            if self._fast:
+                matched = 0
+                if replace:
+                    try:
+                        matched = embedded_fast.replace_by_id(self._raw, list(replace))
+                    except embedded_fast.Fallback:
+                        result = self._raw.bulk_write([pymongo.ReplaceOne({"_id": d["_id"]}, d) for d in replace])
+                        matched = int(result.matched_count)
+                if insert:
+                    try:
+                        embedded_fast.insert_many(self._raw, list(insert))
+                    except embedded_fast.Fallback:
+                        self._raw.insert_many(list(insert), ordered=True)
+                return matched
+            requests: list[Any] = [pymongo.ReplaceOne({"_id": d["_id"]}, d) for d in replace]
+            requests += [pymongo.InsertOne(d) for d in insert]
+            return int(self._raw.bulk_write(requests, ordered=True).matched_count)
 
     def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False) -> Any:
         with self._guard():

@@ -29,17 +29,21 @@ uses the ordinary mongomock path. litemongo internals used here are checked at i
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import gc
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import bson
 
 __all__ = ["AVAILABLE", "CommitBatch", "Fallback", "find", "find_one_and_set", "insert_many", "install",
-           "replace_by_id"]
+           "paused_gc", "replace_by_id"]
 
 _MAX_PARAMS = 500
+#: a query whose candidates are more than this share of the collection reads it in one scan
+_SCAN_SHARE = 0.5
 
 
 class Fallback(Exception):
@@ -48,17 +52,42 @@ class Fallback(Exception):
 
 try:  # litemongo internals (0.2.x); any change turns the fast paths off
     from litemongo import sqlite_store as _sqlite_store
+    from litemongo._vendor.mongomock import collection as _collection
     from litemongo._vendor.mongomock import filtering as _filtering
     from litemongo._vendor.mongomock import helpers as _helpers
     from litemongo._vendor.mongomock import indexing as _indexing
 
     _TableDict = _sqlite_store.TableDict
+    _KEY_FORMAT_TYPED = _sqlite_store.KEY_FORMAT_TYPED
     _CollectionStore = _sqlite_store.CollectionStore
     _AWARE = bson.CodecOptions(tz_aware=True, tzinfo=_helpers.utc)
-    AVAILABLE = all(hasattr(_TableDict, a) for a in ("__setitem__", "__delitem__", "encode_key")) and all(
-        hasattr(_CollectionStore, a) for a in ("_get_query_index", "_remove_expired_documents", "_index_key"))
+    _probe = _indexing.CollectionIndexes()
+    AVAILABLE = all(hasattr(_probe, a) for a in ("_fields", "_docs", "_next_seq")) and all(
+        hasattr(_probe._fields["_id"], a) for a in ("_entries", "_unkeyed", "_doc_keys", "path")
+    ) and all(hasattr(_TableDict, a) for a in ("__setitem__", "__delitem__", "encode_key")) and all(
+        hasattr(_CollectionStore, a) for a in ("_get_query_index", "_remove_expired_documents", "_index_key")
+    ) and callable(getattr(_collection, "_combine_projection_spec", None))
 except Exception:  # pragma: no cover - a litemongo without these internals
     AVAILABLE = False
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while many acyclic objects are made (decoded documents).
+
+    Decoding 20,000 documents allocates ~100,000 dicts and lists; each allocation threshold starts a
+    collection that walks the young objects, and the older generations get walked again and again
+    while the result grows (~30 % of a big read). Reference counting still frees everything; the
+    collector runs again as soon as the outermost pause ends (it was left alone if already off).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class CommitBatch:
@@ -150,6 +179,19 @@ def _rows(store: Any, keys: list | None) -> list[tuple[Any, bytes]]:
     return out
 
 
+def _stored_keys(store: Any, keys: list) -> set:
+    """Those of the encoded ``keys`` that are stored (ids only: no document is read)."""
+    table = store._documents
+    con = table._connection
+    out: set = set()
+    for start in range(0, len(keys), _MAX_PARAMS):
+        chunk = keys[start: start + _MAX_PARAMS]
+        out.update(k for (k,) in con.execute(
+            f"SELECT {table.ID} FROM {table._table_name} WHERE {table.ID} IN ({','.join('?' * len(chunk))})",  # nosec
+            chunk))
+    return out
+
+
 def _has_datetime(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_has_datetime(v) for v in value.values())
@@ -176,27 +218,52 @@ def find(raw: Any, filter: Mapping[str, Any] | None, projection: Any, sort: Sequ
     store = _store_of(raw)
     if not raw.codec_options.tz_aware:
         raise Fallback("naive client")
-    spec = _helpers.patch_datetime_awareness_in_document(dict(filter or {}))
+    spec = dict(filter or {})
+    id_lookup = _is_str_id_lookup(spec)
+    if not id_lookup:   # (string ids hold no datetime)
+        spec = _helpers.patch_datetime_awareness_in_document(spec)
     if sort and any(key.startswith("$") for key, _ in sort):
         raise Fallback("special sort")
     if limit < 0:
         raise Fallback("negative limit")
-    naive = store._documents._codec_options
+    table = store._documents
+    naive = table._codec_options
     store._remove_expired_documents()
     index = store._get_query_index()
-    keys = index.candidates(spec)
-    rows = _rows(store, None if keys is None else index.in_natural_order(keys))
+    if id_lookup and table.key_format == _KEY_FORMAT_TYPED:
+        # string ids: the stored keys themselves ("s:<id>", distinct from any other type's)
+        wanted = spec["_id"]["$in"] if isinstance(spec["_id"], dict) else [spec["_id"]]
+        keys: set | None = {table.encode_key(v) for v in wanted}
+    else:
+        keys = index.candidates(spec)
+        if keys:
+            keys = _without_ne(index, spec, keys)
+    if keys is None:
+        rows = _rows(store, None)
+    elif len(keys) > _SCAN_SHARE * max(len(index._docs), 1):
+        # most of the collection: one scan in natural order instead of many keyed look-ups
+        rows = [(k, blob) for k, blob in _rows(store, None) if k in keys]
+    else:
+        rows = _rows(store, index.in_natural_order(keys))
     if not rows:
         _filtering.filter_applies(spec, {})        # mongomock validates the filter even then
     matched: list[tuple[dict, bytes]] = []
-    exact = keys is not None and _is_str_id_lookup(spec)   # the _id index answered it exactly
+    exact = keys is not None and id_lookup   # the _id index answered it exactly
+    plain = not exact and _plain_equalities(spec)
     # mongomock compares stored (naive UTC) datetimes with the filter's; without a datetime in the
     # filter, the aware documents we return can be filtered and sorted directly (one decode each)
-    once = not _has_datetime(spec)
+    once = id_lookup or not _has_datetime(spec)
     codec = _AWARE if once else naive
+    applies = _filtering.filter_applies
     for _key, blob in rows:
         doc = bson.decode(blob, codec_options=codec)
-        if exact or _filtering.filter_applies(spec, doc):
+        if exact:
+            matched.append((doc, blob))
+            continue
+        hit = _quick_match(spec, doc) if plain else None
+        if hit is None:
+            hit = applies(spec, doc)
+        if hit:
             matched.append((doc, blob))
     if sort:
         for key, direction in reversed(list(sort)):
@@ -207,8 +274,85 @@ def find(raw: Any, filter: Mapping[str, Any] | None, projection: Any, sort: Sequ
         matched = matched[:limit]
     out = [doc for doc, _ in matched] if once else [bson.decode(blob, codec_options=_AWARE) for _, blob in matched]
     if projection is not None:
-        fields = projection if isinstance(projection, Mapping) else _helpers.fields_list_to_dict(projection)
-        out = [raw._copy_only_fields(doc, dict(fields), dict) for doc in out]
+        out = [_project(raw, doc, projection) for doc in out]
+    return out
+
+
+def _without_ne(index: Any, spec: dict, keys: set) -> set:
+    """Candidates narrowed by the top-level ``{field: {"$ne": "<str>"}}`` conditions on indexed fields:
+    a document keyed with that string has the value (or an array holding it), so it cannot match."""
+    for field, cond in spec.items():
+        if type(cond) is dict and len(cond) == 1 and type(cond.get("$ne")) is str and field in index._fields:
+            equal = index._fields[field]._entries.get(("s", cond["$ne"]))
+            if equal:
+                keys = keys - equal
+    return keys
+
+
+def _plain_equalities(spec: dict) -> bool:
+    """Whether ``spec`` is only top-level equalities with exact ``str`` / ``int`` values."""
+    return bool(spec) and all(
+        type(k) is str and "." not in k and not k.startswith("$") and (type(v) is str or type(v) is int)
+        for k, v in spec.items())
+
+
+def _quick_match(spec: dict, doc: dict) -> bool | None:
+    """Equality of exact ``str`` / ``int`` values, answered without mongomock when the stored value has
+    the query value's exact type (MongoDB equality is then ``==``); None = ask ``filter_applies``
+    (another type: a list holding the value, a float equal to the int, a bool, a missing field)."""
+    for key, value in spec.items():
+        stored = doc.get(key, _MISSING)
+        if type(stored) is not type(value):
+            return None
+        if stored != value:
+            return False
+    return True
+
+
+_MISSING = object()
+
+
+def _pick(doc: dict, spec: dict, include: bool) -> dict:
+    """mongomock's ``_project_by_spec`` without its deep copy (every document here is a fresh decode)."""
+    out: dict = {}
+    for key, val in doc.items():
+        sub = spec.get(key, _MISSING)
+        if isinstance(sub, dict):
+            if isinstance(val, list | tuple):
+                out[key] = [_pick(v, sub, include) for v in val]
+            elif isinstance(val, dict):
+                out[key] = _pick(val, sub, include)
+        elif (include and sub is not _MISSING) or (not include and sub is _MISSING):
+            out[key] = val
+    return out
+
+
+def _project(raw: Any, doc: dict, projection: Any) -> dict:
+    """``raw._copy_only_fields(doc, projection, dict)`` (mongomock's projection) on a fresh document.
+
+    Plain include / exclude projections (dotted paths too) are applied without copying; anything
+    else (empty, ``$slice`` / ``$elemMatch``, mixed) goes to mongomock, which raises its own errors.
+    """
+    fields = dict(projection) if isinstance(projection, Mapping) else _helpers.fields_list_to_dict(projection)
+    if not fields or any(isinstance(v, dict) or "$" in k for k, v in fields.items()):
+        return raw._copy_only_fields(doc, fields, dict)
+    id_value = fields.pop("_id", 1)
+    if len(set(fields.values())) > 1:
+        return raw._copy_only_fields(doc, {**fields, "_id": id_value}, dict)
+    if not fields:
+        out = {} if id_value == 1 else doc
+    else:
+        try:
+            combined = _collection._combine_projection_spec(fields)
+        except Exception:
+            return raw._copy_only_fields(doc, {**fields, "_id": id_value}, dict)
+        if "$" in combined:
+            return raw._copy_only_fields(doc, {**fields, "_id": id_value}, dict)
+        out = _pick(doc, combined, bool(next(iter(fields.values()))))
+    if id_value == 0:
+        out.pop("_id", None)
+    elif "_id" in doc:
+        out["_id"] = doc["_id"]
     return out
 
 
@@ -238,9 +382,15 @@ def insert_many(raw: Any, docs: list[dict]) -> list[Any]:
     codec = table._codec_options
     rows: list[tuple[Any, bytes]] = []
     seen: set = set()
+    shapes: set[tuple] = set()       # field-name tuples already checked (documents of a batch share them)
     for doc in docs:
-        if not isinstance(doc, dict) or any(not isinstance(k, str) or k.startswith("$") for k in doc):
+        if not isinstance(doc, dict):
             raise Fallback("unusual document")
+        shape = tuple(doc)
+        if shape not in shapes:
+            if any(not isinstance(k, str) or k.startswith("$") for k in shape):
+                raise Fallback("unusual document")
+            shapes.add(shape)
         if "_id" not in doc:
             doc["_id"] = bson.ObjectId()
         if isinstance(doc["_id"], dict):
@@ -253,7 +403,7 @@ def insert_many(raw: Any, docs: list[dict]) -> list[Any]:
             rows.append((key, bson.encode(doc, codec_options=codec)))
         except Exception as exc:  # let mongomock raise its own error for a bad document
             raise Fallback("not encodable") from exc
-    if _rows(store, [k for k, _ in rows]):
+    if _stored_keys(store, [k for k, _ in rows]):
         raise Fallback("an _id exists already")
     if uniques:
         for ix in uniques:
@@ -273,8 +423,9 @@ def insert_many(raw: Any, docs: list[dict]) -> list[Any]:
     _write(table, f"INSERT INTO {table._table_name} VALUES(?, ?)", rows, many=True)  # nosec
     index = store._query_index
     if index is not None:
-        for key, blob in rows:
-            index.add(key, bson.decode(blob, codec_options=codec))
+        tops = _index_tops(index)
+        _index_add_new(index, [(key, _index_view(index, doc, codec, tops))
+                               for (key, _blob), doc in zip(rows, docs, strict=True)])
     return [doc["_id"] for doc in docs]
 
 
@@ -298,14 +449,17 @@ def replace_by_id(raw: Any, docs: list[dict]) -> int:
                     [(blob, key) for key, blob in rows], many=True)
     index = store._query_index
     if index is not None:
-        fields = list(index._fields.values())
-        for (key, blob), doc in zip(rows, docs, strict=True):
+        # the _id entry cannot change (the row is found by it); the others stay right when every
+        # indexed value is the same as before
+        fields = [f for path, f in index._fields.items() if path != "_id"]
+        tops = _index_tops(index)
+        for (key, _blob), doc in zip(rows, docs, strict=True):
             if key not in index._docs:
                 continue                           # not stored (nothing was written for it)
-            # the index entries stay right when every indexed value is the same as before
-            if all(_indexing._doc_keys(doc, f.path) == f._doc_keys.get(key, ()) for f in fields):
+            view = _index_view(index, doc, codec, tops)
+            if all(_field_keys(view, f.path) == f._doc_keys.get(key, ()) for f in fields):
                 continue
-            index.add(key, bson.decode(blob, codec_options=codec))
+            index.add(key, view)
     return max(int(cursor.rowcount), 0)
 
 
@@ -342,7 +496,8 @@ def find_one_and_set(raw: Any, filter: Mapping[str, Any], update: Mapping[str, A
     doc = found[0]
     table = store._documents
     codec = table._codec_options
-    before = None if return_after else bson.encode(doc, codec_options=codec)
+    keep = _included_tops(projection)   # the top-level fields the answer needs (None: all)
+    before = None if return_after else bson.encode(_subset(doc, keep), codec_options=codec)
     for path, value in sets.items():
         _set_path(doc, path, value)
     key = table.encode_key(doc["_id"])
@@ -352,9 +507,96 @@ def find_one_and_set(raw: Any, filter: Mapping[str, Any], update: Mapping[str, A
         raise Fallback("not encodable") from exc
     _write(table, f"UPDATE {table._table_name} SET {table.DOC}=? WHERE {table.ID}=?", (blob, key))  # nosec
     if store._query_index is not None:
-        store._query_index.add(key, bson.decode(blob, codec_options=codec))
-    out = bson.decode(blob if before is None else before, codec_options=_AWARE)
+        store._query_index.add(key, _index_view(store._query_index, doc, codec))
+    if before is None:
+        before = blob if keep is None else bson.encode(_subset(doc, keep), codec_options=codec)
+    out = bson.decode(before, codec_options=_AWARE)
     if projection is not None:
-        fields = projection if isinstance(projection, Mapping) else _helpers.fields_list_to_dict(projection)
-        out = raw._copy_only_fields(out, dict(fields), dict)
+        out = _project(raw, out, projection)
     return out
+
+
+def _included_tops(projection: Any) -> set[str] | None:
+    """The top-level fields a plain inclusion projection can show (with ``_id``); None otherwise."""
+    if projection is None:
+        return None
+    fields = dict(projection) if isinstance(projection, Mapping) else _helpers.fields_list_to_dict(projection)
+    fields.pop("_id", None)
+    if not fields or any(isinstance(v, dict) or "$" in k or not v for k, v in fields.items()):
+        return None
+    return {k.split(".")[0] for k in fields} | {"_id"}
+
+
+def _subset(doc: dict, keep: set[str] | None) -> dict:
+    return doc if keep is None else {k: v for k, v in doc.items() if k in keep}
+
+
+_SAME_AFTER_ROUND_TRIP = (str, int, float, bool, type(None), bson.ObjectId)
+_EXACT_FLOAT = 2 ** 53
+
+
+def _field_keys(doc: dict, path: str) -> set | None:
+    """mongomock's ``indexing._doc_keys(doc, path)``; a top-level ``str`` / ``int`` without its walk."""
+    if "." not in path:
+        value = doc.get(path, _MISSING)
+        kind = type(value)
+        if kind is str:
+            return {("s", value)}
+        if kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
+            return {("n", float(value))}
+    return _indexing._doc_keys(doc, path)
+
+
+def _index_add_new(index: Any, pairs: list[tuple[Any, dict]]) -> None:
+    """``index.add(key, doc)`` (mongomock's ``CollectionIndexes.add``) for each (key, doc), field by field:
+    a key not indexed yet goes last in the natural order with :func:`_field_keys` for each path."""
+    docs = index._docs
+    new = []
+    for key, doc in pairs:
+        if key in docs:
+            index.add(key, doc)
+        else:
+            docs[key] = index._next_seq
+            index._next_seq += 1
+            new.append((key, doc))
+    for path, field in index._fields.items():
+        entries, doc_keys, unkeyed = field._entries, field._doc_keys, field._unkeyed
+        top = "." not in path
+        for key, doc in new:
+            value = doc.get(path, _MISSING) if top else _MISSING
+            kind = type(value)
+            if kind is str:
+                k = ("s", value)
+            elif kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
+                k = ("n", float(value))
+            else:
+                keys = _indexing._doc_keys(doc, path)
+                if keys is None:
+                    unkeyed.add(key)
+                else:
+                    for k in keys:
+                        entries.setdefault(k, set()).add(key)
+                doc_keys[key] = keys
+                continue
+            found = entries.get(k)
+            if found is None:
+                entries[k] = {key}
+            else:
+                found.add(key)
+            doc_keys[key] = {k}
+
+
+def _index_tops(index: Any) -> set[str]:
+    """The top-level fields of the paths ``index`` keys."""
+    return {path.split(".")[0] for path in index._fields}
+
+
+def _index_view(index: Any, doc: dict, codec: Any, tops: set[str] | None = None) -> dict:
+    """What mongomock's query index needs of ``doc`` (its indexed top-level fields) in the stored form.
+
+    Equal to decoding the whole stored blob for every indexed path (a path only looks inside its
+    own top-level field); values whose BSON round trip is the identity are used as they are."""
+    sub = {k: doc[k] for k in (tops or _index_tops(index)) if k in doc}
+    if all(type(v) in _SAME_AFTER_ROUND_TRIP for v in sub.values()):
+        return sub
+    return bson.decode(bson.encode(sub, codec_options=codec), codec_options=codec)

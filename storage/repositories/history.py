@@ -20,7 +20,11 @@ student.
 from __future__ import annotations
 
 import datetime as dt
+from operator import itemgetter
 from typing import Any
+
+from storage.bson_safe import to_bson_safe
+from storage.embedded_fast import paused_gc
 
 from .base import Repository
 from .runs import writer_id
@@ -42,9 +46,18 @@ def history_id(course_id: Any, user_id: Any) -> str:
     return f"{course_id}:{user_id}"
 
 
+_PLAIN = frozenset({int, str, type(None)})
+
+
 def _key(entry: dict[str, Any]) -> tuple:
     """A hashable grouping key of an entry (repr keeps unhashable extra values comparable)."""
-    return tuple((k, repr(v)) for k, v in entry.items())
+    if len(entry) == len(ENTRY_FIELDS):   # the usual entry: its three row values (with their types)
+        c, t, p = entry.get("cluster_id", entry), entry.get("transition_type", entry), \
+            entry.get("previous_cluster_id", entry)
+        kinds = (type(c), type(t), type(p))
+        if _PLAIN.issuperset(kinds):
+            return (0, kinds, c, t, p)
+    return (1, *((k, repr(v)) for k, v in entry.items()))
 
 
 def _by_timestamp(entry: dict[str, Any]) -> tuple:
@@ -58,8 +71,41 @@ def _batches(items: list, size: int = _BATCH) -> list[list]:
 
 def _public(doc: dict) -> dict:
     """The repository's view of a stored document (no ``_id``, ``history`` always a list)."""
+    history = doc.get("history")
     return {"course_id": doc.get("course_id"), "user_id": doc.get("user_id"),
-            "history": list(doc.get("history") or []), "last_updated": doc.get("last_updated")}
+            "history": history if type(history) is list else list(history or []),
+            "last_updated": doc.get("last_updated")}
+
+
+def _by_user(docs: list[dict]) -> list[dict]:
+    """``docs`` sorted by user_id (ids of different types grouped by type name)."""
+    if all(type(d["user_id"]) is int for d in docs):
+        return sorted(docs, key=itemgetter("user_id"))
+    return sorted(docs, key=lambda d: (str(type(d["user_id"])), d["user_id"]))
+
+
+def _names_run(docs: list[dict], run_id: str) -> bool:
+    """Whether an entry of ``run_id`` is in the history of one of ``docs``."""
+    for doc in docs:
+        for entry in doc.get("history") or ():
+            if entry.get("run_id") == run_id:
+                return True
+    return False
+
+
+_PLAIN_VALUES = frozenset({int, str, bool, type(None)})
+_STR = frozenset({str})
+
+
+def _safe_rows(rows: Any) -> list[dict]:
+    """``to_bson_safe(rows)``: rows that are already plain (str keys; int, str, bool, None values) as
+    they are (they are only read), the others converted."""
+    out = []
+    plain, keys_ok = _PLAIN_VALUES.issuperset, _STR.issuperset
+    for row in rows:
+        out.append(row if type(row) is dict and plain(map(type, row.values())) and keys_ok(map(type, row))
+                   else to_bson_safe(row))
+    return out
 
 
 class HistoryRepository(Repository):
@@ -132,7 +178,11 @@ class HistoryRepository(Repository):
 
         Idempotent per run: recording a run again replaces its entries. Returns rows written.
         """
-        rows = list(self._safe(rows))
+        with paused_gc():   # tens of thousands of small documents and entries (acyclic)
+            return self._record(course_id, run_id, timestamp, rows)
+
+    def _record(self, course_id: int, run_id: str, timestamp: dt.datetime, rows: list[dict[str, Any]]) -> int:
+        rows = _safe_rows(rows)
         if any("user_id" not in r for r in rows):
             raise KeyError("every history row needs a user_id")
         stamp = self._safe(timestamp)
@@ -140,36 +190,51 @@ class HistoryRepository(Repository):
             raise ValueError("a history entry needs a timestamp")
         by_user: dict[Any, dict[str, Any]] = {}
         for row in rows:  # a student listed twice keeps the last row (one entry per run and student)
-            entry = {"run_id": run_id, "timestamp": stamp}
-            entry.update({f: row.get(f) for f in _ROW_FIELDS})
-            entry.update({k: v for k, v in row.items() if k != "user_id" and k not in entry})
+            entry = {"run_id": run_id, "timestamp": stamp, "cluster_id": row.get("cluster_id"),
+                     "transition_type": row.get("transition_type"),
+                     "previous_cluster_id": row.get("previous_cluster_id")}
+            if len(row) > 1 + len(_ROW_FIELDS) or any(f not in row for f in _ROW_FIELDS):  # extra fields
+                entry.update({k: v for k, v in row.items() if k != "user_id" and k not in entry})
             by_user[row["user_id"]] = entry
         groups: dict[tuple, tuple[dict[str, Any], list[Any]]] = {}
         for user_id, entry in by_user.items():
             groups.setdefault(_key(entry), (entry, []))[1].append(user_id)
         with self._store.locked():
-            if self._has_run(course_id, run_id, [users[0] for _, users in groups.values()]):
+            found = None
+            if self._store.backend == "embedded":
+                found = self._prefetch(course_id, run_id, list(by_user))
+            elif self._has_run(course_id, run_id):
                 self.pull_run(course_id, run_id)
             for entry, users in groups.values():
-                self._append(course_id, entry, users, stamp)
+                self._append(course_id, entry, users, stamp, found=found)
         return len(by_user)
 
-    def _has_run(self, course_id: int, run_id: str, probe_users: list[Any]) -> bool:
-        """Whether ``run_id`` was (even partly) recorded already.
-
-        Run ids are fresh, so this is almost always False; it costs one indexed query on MongoDB
-        (``history.run_id``) and, on the embedded store (where ``record`` runs under the store
-        lock, so a failed record leaves whole groups), one ``_id`` lookup per group.
+    def _prefetch(self, course_id: int, run_id: str, users: list[Any]) -> dict[str, dict]:
+        """Embedded store (under the store lock): ``_id`` -> the stored documents of ``users``, read once
+        for every group's ``_append``. A run recorded before (a roll-forward after a crash, even one
+        killed between two groups, or a retry) shows in its students' documents: its entries go first.
         """
-        if self._store.backend == "mongodb":
-            return self._col.find_one({"history.run_id": run_id, "course_id": course_id}, {"_id": 1}) is not None
-        ids = [history_id(course_id, u) for u in probe_users]
-        return bool(ids) and self._col.find_one({"_id": {"$in": ids}, "history.run_id": run_id}, {"_id": 1}) is not None
+        ids = [history_id(course_id, u) for u in users]
+        found = self._col.find({"_id": {"$in": ids}})
+        if _names_run(found, run_id):
+            self.pull_run(course_id, run_id)
+            found = self._col.find({"_id": {"$in": ids}})
+        return {d["_id"]: d for d in found}
 
-    def _append(self, course_id: int, entry: dict[str, Any], users: list[Any], stamp: Any) -> None:
-        """Push ``entry`` to the documents of ``users`` (created when missing)."""
-        if self._store.backend == "embedded":
-            self._append_embedded(course_id, entry, users, stamp)
+    def _has_run(self, course_id: int, run_id: str) -> bool:
+        """Whether ``run_id`` was (even partly) recorded already (MongoDB: one indexed query on
+        ``history.run_id``; run ids are fresh, so this is almost always False)."""
+        return self._col.find_one({"history.run_id": run_id, "course_id": course_id}, {"_id": 1}) is not None
+
+    def _append(self, course_id: int, entry: dict[str, Any], users: list[Any], stamp: Any, *,
+                found: dict[str, dict] | None = None) -> None:
+        """Push ``entry`` to the documents of ``users`` (created when missing).
+
+        MongoDB: ``update_many`` with ``$push``/``$each``/``$sort`` and ``$max``. Embedded store (``found``
+        from ``_prefetch``): the same documents computed here and written in ONE store call.
+        """
+        if found is not None:
+            self._append_embedded(course_id, entry, users, stamp, found)
             return
         for part in _batches(users):
             ids = [history_id(course_id, u) for u in part]
@@ -185,20 +250,24 @@ class HistoryRepository(Repository):
                    for i, u in zip(ids, part, strict=True) if i not in found]
             self._col.insert_many(new)
 
-    def _append_embedded(self, course_id: int, entry: dict[str, Any], users: list[Any], stamp: Any) -> None:
-        """The same result as the ``$push``/``$sort``/``$max`` update, computed here and written back whole.
-
-        The embedded store applies an update document by deep-copying and walking each document in
-        Python; reading the documents, appending in place and writing them back by ``_id`` in one
-        statement is ~10x cheaper (the caller holds the store lock: nothing changes in between).
+    def _append_embedded(self, course_id: int, entry: dict[str, Any], users: list[Any], stamp: Any,
+                         found: dict[str, dict]) -> None:
+        """The embedded store applies an update document by deep-copying and walking each document in
+        Python; appending to the prefetched documents in place and writing them back by ``_id``
+        together with the new students' documents (one SQLite transaction) is several times cheaper.
         """
-        ids = [history_id(course_id, u) for u in users]
-        found = {d["_id"]: d for d in self._col.find({"_id": {"$in": ids}})}
-        changed = []
-        for doc in found.values():
-            history = list(doc.get("history") or [])
+        changed, new = [], []
+        for user_id in users:
+            _id = history_id(course_id, user_id)
+            doc = found.get(_id)
+            if doc is None:
+                new.append({"_id": _id, "course_id": course_id, "user_id": user_id, "history": [entry],
+                            "last_updated": stamp})
+                continue
+            history = doc.get("history")
+            history = history if type(history) is list else list(history or [])
             newest = history[-1].get("timestamp") if history else None
-            history.append(dict(entry))
+            history.append(entry)
             if newest is None or newest > stamp:
                 # $sort {"timestamp": 1} (stable; entries without a timestamp first, as MongoDB orders
                 # null); a run newer than every entry (the usual case) is already in place
@@ -207,11 +276,7 @@ class HistoryRepository(Repository):
             last = doc.get("last_updated")
             doc["last_updated"] = stamp if last is None or last < stamp else last
             changed.append(doc)
-        self._col.replace_by_id(changed)
-        new = [{"_id": i, "course_id": course_id, "user_id": u, "history": [dict(entry)], "last_updated": stamp}
-               for i, u in zip(ids, users, strict=True) if i not in found]
-        if new:
-            self._col.insert_many(new)
+        self._col.write_by_id(changed, new)
 
     def pull_run(self, course_id: int, run_id: str) -> int:
         """Remove ``run_id``'s entries from every student of the course; returns students changed.
@@ -255,9 +320,11 @@ class HistoryRepository(Repository):
         """Every student's document of the course, by user_id."""
         # no projection / sort in the query: the embedded store would copy every value to apply one
         hidden = self._hidden_runs(course_id)
-        docs = [_public(d) for d in (self._visible(d, hidden) for d in self._col.find({"course_id": course_id}))
-                if d is not None]
-        return sorted(docs, key=lambda d: (str(type(d["user_id"])), d["user_id"]))
+        with paused_gc():   # one document per student (acyclic)
+            docs = self._col.find({"course_id": course_id})
+            if hidden:
+                docs = [d for d in (self._visible(d, hidden) for d in docs) if d is not None]
+            return _by_user([_public(d) for d in docs])
 
     def at_run(self, course_id: int, run_id: str) -> dict[int, dict]:
         """user_id -> that student's entry for ``run_id``."""

@@ -26,6 +26,8 @@ def _rows_per_chunk(n_columns: int, limit: int) -> int:
 
 
 def _restore(values: list, dtype: str) -> pd.Series | list:
+    if dtype in ("float64", "float32"):     # None -> NaN in numpy's own conversion
+        return pd.Series(np.array(values, dtype=dtype), dtype=dtype)
     if dtype.startswith(("float", "Float")):
         return pd.Series([np.nan if v is None else v for v in values], dtype=dtype)
     if dtype.startswith("datetime64"):
@@ -36,16 +38,19 @@ def _restore(values: list, dtype: str) -> pd.Series | list:
         return pd.Series(values, dtype=object)
 
 
-def _column_values(column: pd.Series) -> list:
-    """One column as BSON-safe plain values; numpy numeric columns skip the per-value walk."""
+def _column_chunks(column: pd.Series, bounds: list[tuple[int, int]]) -> list[list]:
+    """One column as BSON-safe plain values, one list per chunk; numpy numeric columns skip the
+    per-value walk (each chunk's slice made plain at once)."""
     dtype = column.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
         values = column.to_numpy()
-        out = values.tolist()
-        if dtype.kind == "f" and np.isnan(values).any():
-            out = [None if v != v else v for v in out]  # NaN -> None, as to_bson_safe does
+        nan = dtype.kind == "f" and bool(np.isnan(values).any())
+        out = [values[start:stop].tolist() for start, stop in bounds]
+        if nan:  # NaN -> None, as to_bson_safe does
+            out = [[None if v != v else v for v in part] for part in out]
         return out
-    return to_bson_safe(column.tolist())
+    values = to_bson_safe(column.tolist())
+    return [values[start:stop] for start, stop in bounds]
 
 
 class SnapshotRepository(Repository):
@@ -69,8 +74,9 @@ class SnapshotRepository(Repository):
         n_chunks = max(1, -(-n_rows // step))
         meta = dict(meta or {})
         run_at = meta.get("run_at", now)
-        # every column made plain once (not once per chunk through iloc), then sliced per chunk
-        all_values = [_column_values(frame.iloc[:, j]) for j in range(len(columns))]
+        # every column made plain once (not once per chunk through iloc), sliced per chunk
+        bounds = [(i * step, min((i + 1) * step, n_rows)) for i in range(n_chunks)]
+        chunked = [_column_chunks(frame.iloc[:, j], bounds) for j in range(len(columns))]
         all_ids = frame.index.tolist()
         docs = []
         for i in range(n_chunks):
@@ -97,7 +103,7 @@ class SnapshotRepository(Repository):
                     meta=meta,
                 )
             doc = self._safe(doc)
-            doc["values"] = [values[start:stop] for values in all_values]
+            doc["values"] = [parts[i] for parts in chunked]
             docs.append(doc)
         self._col.insert_many(docs)
         return n_chunks

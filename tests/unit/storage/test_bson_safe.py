@@ -116,3 +116,22 @@ def test_redact_every_written_form(text):
 
     out = redact(text)
     assert "SECRETVALUE123" not in out and "***" in out
+
+
+def test_plain_lists_are_copied_and_nan_becomes_none() -> None:
+    ids = [1, 2, 3, "a", None, True]
+    out = to_bson_safe(ids)
+    assert out == ids and out is not ids
+    assert to_bson_safe([1.5, float("nan"), 2, None, "x"]) == [1.5, None, 2, None, "x"]
+    assert to_bson_safe([np.int64(3), 1.0, float("nan")]) == [3, 1.0, None]
+    assert type(to_bson_safe([np.int64(3)])[0]) is int
+    assert to_bson_safe([[1, float("nan")], (2,)]) == [[1, None], [2]]
+
+
+def test_plain_records_are_copied_and_nan_becomes_none() -> None:
+    rec = {"a": 1, "b": "x", "c": None, "d": True}
+    out = to_bson_safe(rec)
+    assert out == rec and out is not rec
+    assert to_bson_safe({"a": 1.5, "b": float("nan"), "c": 2}) == {"a": 1.5, "b": None, "c": 2}
+    assert to_bson_safe({1: 2, "x": float("nan")}) == {"1": 2, "x": None}
+    assert to_bson_safe({"n": np.float64("nan"), "i": np.int32(4)}) == {"n": None, "i": 4}
