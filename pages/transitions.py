@@ -22,8 +22,7 @@ def _two_runs(runs: list[dict]) -> None:
     if before == after:
         st.info(t("tr.same"))
         return
-    by_id = {r["run_id"]: r for r in runs}          # the listed runs carry the cluster names
-    run_a, run_b = by_id[before], by_id[after]
+    run_a, run_b = loaders.run_by_id(before), loaders.run_by_id(after)  # only the two shown are read
     assign_a, assign_b = loaders.run_assignment(before), loaders.run_assignment(after)
     common = set(assign_a) & set(assign_b)
     moved = sum(1 for u in common if assign_a[u] != assign_b[u])
@@ -36,11 +35,12 @@ def _two_runs(runs: list[dict]) -> None:
 def _across(runs: list[dict]) -> None:
     n = st.slider(t("tr.last_n"), 2, min(12, len(runs)), min(4, len(runs)), key="tr_last_n")
     chosen = list(reversed(runs[:n]))  # oldest first
-    regrouped = regrouping_runs([loaders.run_by_id(r["run_id"]) for r in chosen[1:]])
+    full = [loaders.run_by_id(r["run_id"]) for r in chosen]  # only the runs drawn are read
+    regrouped = regrouping_runs(full[1:])
     if regrouped:
         st.info(t("gp.regroupings", dates=", ".join(regrouped)), icon="🔁")
     assignments = [loaders.run_assignment(r["run_id"]) for r in chosen]  # member lists of each run
-    names = [cluster_names(r) for r in chosen]
+    names = [cluster_names(r) for r in full]
     labels = [run_label(r)[:10] for r in chosen]
     fig = figures.sankey_runs(assignments, names, labels, title=t("fig.sankey_n", n=n), unit=t("fig.unit_students"))
     first, last = assignments[0], assignments[-1]
@@ -52,7 +52,7 @@ def _across(runs: list[dict]) -> None:
 def body() -> None:
     header("tr.title", "tr.subtitle")
     cid = need_course()
-    runs = loaders.run_list(cid)
+    runs = loaders.run_index(cid)  # dates and k of the last 52 runs for the pickers: no run document read
     if not runs:
         st.info(t("common.no_run"))
         return

@@ -94,7 +94,8 @@ class _FileLock:
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
         lock = _PROCESS_LOCK
-        with lock:
+        # (the cyclic GC waits while a store call decodes or encodes thousands of acyclic documents)
+        with lock, embedded_fast.paused_gc():
             fd = self._ensure_fd()
             if self._depth == 0:
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -146,8 +147,7 @@ class StoreCollection:
         with self._guard():
             if self._fast:
                 try:
-                    with embedded_fast.paused_gc():
-                        return embedded_fast.find(self._raw, filter, projection, sort, skip, limit)
+                    return embedded_fast.find(self._raw, filter, projection, sort, skip, limit)
                 except embedded_fast.Fallback:
                     pass
             cursor = self._raw.find(dict(filter or {}), projection)
@@ -201,8 +201,7 @@ class StoreCollection:
         with self._guard():
             if self._fast:
                 try:
-                    with embedded_fast.paused_gc():
-                        return embedded_fast.insert_many(self._raw, [dict(d) for d in docs])
+                    return embedded_fast.insert_many(self._raw, [dict(d) for d in docs])
                 except embedded_fast.Fallback:
                     pass
             return list(self._raw.insert_many([dict(d) for d in docs], ordered=ordered).inserted_ids)
@@ -217,8 +216,7 @@ class StoreCollection:
         with self._guard():
             if self._fast:
                 try:
-                    with embedded_fast.paused_gc():
-                        return embedded_fast.replace_by_id(self._raw, [dict(d) for d in docs])
+                    return embedded_fast.replace_by_id(self._raw, [dict(d) for d in docs])
                 except embedded_fast.Fallback:
                     pass
             result = self._raw.bulk_write([pymongo.ReplaceOne({"_id": d["_id"]}, dict(d)) for d in docs],
@@ -233,7 +231,7 @@ class StoreCollection:
         """
         if not replace and not insert:
             return 0
-        with self._guard(), embedded_fast.paused_gc():
+        with self._guard():
             if self._fast:
                 matched = 0
                 if replace:

@@ -441,25 +441,32 @@ def replace_by_id(raw: Any, docs: list[dict]) -> int:
     table = store._documents
     codec = table._codec_options
     rows = []
+    encode_key = table.encode_key
     for doc in docs:
         if "_id" not in doc or isinstance(doc["_id"], dict):
             raise Fallback("document _id")
-        rows.append((table.encode_key(doc["_id"]), bson.encode(doc, codec_options=codec)))
+        rows.append((bson.encode(doc, codec_options=codec), encode_key(doc["_id"])))
     cursor = _write(table, f"UPDATE {table._table_name} SET {table.DOC}=? WHERE {table.ID}=?",  # nosec
-                    [(blob, key) for key, blob in rows], many=True)
+                    rows, many=True)
     index = store._query_index
     if index is not None:
         # the _id entry cannot change (the row is found by it); the others stay right when every
         # indexed value is the same as before
-        fields = [f for path, f in index._fields.items() if path != "_id"]
+        fields = [(f.path, f._doc_keys) for path, f in index._fields.items() if path != "_id"]
         tops = _index_tops(index)
-        for (key, _blob), doc in zip(rows, docs, strict=True):
-            if key not in index._docs:
+        stored = index._docs
+        for (_blob, key), doc in zip(rows, docs, strict=True):
+            if key not in stored:
                 continue                           # not stored (nothing was written for it)
-            view = _index_view(index, doc, codec, tops)
-            if all(_field_keys(view, f.path) == f._doc_keys.get(key, ()) for f in fields):
-                continue
-            index.add(key, view)
+            view = None
+            for path, doc_keys in fields:
+                keys = _plain_keys(doc, path)
+                if keys is None:                   # not a plain value: as the stored form gives it
+                    view = view or _index_view(index, doc, codec, tops)
+                    keys = _indexing._doc_keys(view, path)
+                if keys != doc_keys.get(key, ()):
+                    index.add(key, view or _index_view(index, doc, codec, tops))
+                    break
     return max(int(cursor.rowcount), 0)
 
 
@@ -535,8 +542,9 @@ _SAME_AFTER_ROUND_TRIP = (str, int, float, bool, type(None), bson.ObjectId)
 _EXACT_FLOAT = 2 ** 53
 
 
-def _field_keys(doc: dict, path: str) -> set | None:
-    """mongomock's ``indexing._doc_keys(doc, path)``; a top-level ``str`` / ``int`` without its walk."""
+def _plain_keys(doc: dict, path: str) -> set | None:
+    """mongomock's index keys of a top-level ``str`` / ``int`` (the same before and after a BSON round
+    trip); None for anything else."""
     if "." not in path:
         value = doc.get(path, _MISSING)
         kind = type(value)
@@ -544,7 +552,13 @@ def _field_keys(doc: dict, path: str) -> set | None:
             return {("s", value)}
         if kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
             return {("n", float(value))}
-    return _indexing._doc_keys(doc, path)
+    return None
+
+
+def _field_keys(doc: dict, path: str) -> set | None:
+    """mongomock's ``indexing._doc_keys(doc, path)``; a top-level ``str`` / ``int`` without its walk."""
+    keys = _plain_keys(doc, path)
+    return _indexing._doc_keys(doc, path) if keys is None else keys
 
 
 def _index_add_new(index: Any, pairs: list[tuple[Any, dict]]) -> None:

@@ -43,6 +43,15 @@ def previous_run(run: dict) -> dict | None:
     return None
 
 
+def _kept_snapshot(run_id: str) -> pd.DataFrame | None:
+    """An earlier run's frame, or None when its snapshot is no longer kept (retention, or pruned
+    before a newer one): the list then has no "since the previous run" reasons instead of failing."""
+    try:
+        return loaders.snapshot(run_id)[0]
+    except KeyError:
+        return None
+
+
 def course_actions(course_id: int) -> tuple[dict | None, pd.DataFrame]:
     """The latest run and its action list (analytics.actions.action_list columns)."""
     cid = require_course(course_id)
@@ -51,7 +60,7 @@ def course_actions(course_id: int) -> tuple[dict | None, pd.DataFrame]:
         return None, pd.DataFrame()
     snap, _ = loaders.snapshot(run["run_id"])
     prev = previous_run(run)
-    prev_snap = loaders.snapshot(prev["run_id"])[0] if prev else None
+    prev_snap = _kept_snapshot(prev["run_id"]) if prev else None
     archetypes = {int(c["cluster_id"]): str((c.get("profile") or {}).get("archetype") or "")
                   for c in run.get("clusters") or []}
     frame = action_list(
@@ -152,19 +161,21 @@ def send(course_id: int, run: dict, frame: pd.DataFrame, user_ids: list[int], te
                          language=lang, run_id=run.get("run_id"), course=store.courses.get(cid))
 
 
-def _later_rows(course_id: int) -> tuple[dict | None, pd.DataFrame]:
+def _later_rows(course_id: int, user_ids: set[int]) -> tuple[dict | None, dict[int, dict]]:
+    """The latest run and the rows of ``user_ids`` in its snapshot (the snapshot is read only when
+    someone was contacted; only their rows become dicts, not all 5,000)."""
     run = loaders.latest_run(course_id)
-    if run is None:
-        return None, pd.DataFrame()
+    if run is None or not user_ids:
+        return run, {}
     snap, _ = loaders.snapshot(run["run_id"])
-    return run, snap
+    if snap.empty:
+        return run, {}
+    rows = snap[snap["user_id"].astype(int).isin(user_ids)]
+    return run, {int(r["user_id"]): r for r in rows.to_dict("records")}
 
 
 def _outcomes(course_id: int, docs: list[dict]) -> list[dict]:
-    run, snap = _later_rows(course_id)
-    by_user = {}
-    if run is not None and not snap.empty:
-        by_user = {int(r["user_id"]): r for r in snap.to_dict("records")}
+    run, by_user = _later_rows(course_id, {int(d["user_id"]) for d in docs if d.get("status") == "sent"})
     as_of = _as_utc((run or {}).get("as_of") or (run or {}).get("run_at"))
     out = []
     for d in docs:

@@ -23,9 +23,12 @@ __all__ = [
     "course_name",
     "latest_run",
     "run_list",
+    "run_index",
+    "run_fields",
     "run_by_id",
     "run_assignment",
     "snapshot",
+    "snapshot_columns",
     "history",
     "student_history",
     "activity",
@@ -65,6 +68,16 @@ def _runs(_store: Any, store_key: str, course_id: int, limit: int, version: tupl
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def _index(_store: Any, store_key: str, course_id: int, limit: int, version: tuple) -> list[dict]:
+    return _store.runs.index(course_id, limit=limit)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _fields(_store: Any, store_key: str, run_ids: tuple[str, ...], names: tuple[str, ...]) -> dict[str, dict]:
+    return _store.runs.fields(list(run_ids), list(names))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def _run(_store: Any, store_key: str, run_id: str) -> dict | None:
     return _clean(_store.runs.get(run_id))
 
@@ -80,6 +93,16 @@ def _assignment(_store: Any, store_key: str, run_id: str) -> tuple[int | None, d
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _snapshot(_store: Any, store_key: str, run_id: str) -> tuple[pd.DataFrame, dict]:
     frame, meta = _store.snapshots.load(run_id)
+    return frame, _clean(meta) or {}
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _columns(_store: Any, store_key: str, course_id: int, run_id: str,
+             names: tuple[str, ...]) -> tuple[pd.DataFrame, dict]:
+    try:
+        frame, meta = _store.snapshots.load_columns(run_id, list(names), course_id=course_id)
+    except KeyError:  # no snapshot kept for this run (retention) or another course's run
+        return pd.DataFrame(), {}
     return frame, _clean(meta) or {}
 
 
@@ -127,7 +150,7 @@ def _clean(doc: Any) -> Any:
     return doc
 
 
-_CACHED = (_courses, _latest, _runs, _run, _assignment, _snapshot, _history, _student, _activity, _jobs, _alerts)
+_CACHED = (_courses, _latest, _runs, _index, _fields, _run, _assignment, _snapshot, _columns, _history, _student, _activity, _jobs, _alerts)
 
 
 def clear_loaders() -> None:
@@ -174,6 +197,22 @@ def run_list(course_id: int, limit: int = 52) -> list[dict]:
     return [localize_run(r, lang) for r in _runs(store, _key(store), cid, int(limit), _version(store, cid))]
 
 
+def run_index(course_id: int, limit: int = 52) -> list[dict]:
+    """Finished runs of the course, newest first, as small summaries (run_id, run_at, k, students,
+    created_at, finished_at): enough for pickers and labels without reading any run document."""
+    cid = require_course(course_id)
+    store = get_store()
+    return _index(store, _key(store), cid, int(limit), _version(store, cid))
+
+
+def run_fields(course_id: int, run_ids: list[str], names: tuple[str, ...]) -> dict[str, dict]:
+    """run_id -> the top-level fields ``names`` of those finished runs of the course (others left out)."""
+    cid = require_course(course_id)
+    store = get_store()
+    got = _fields(store, _key(store), tuple(str(r) for r in run_ids), tuple(names))
+    return {rid: doc for rid, doc in got.items() if doc.get("course_id") == cid}
+
+
 def run_by_id(run_id: str) -> dict | None:
     """One run, only if it belongs to a course the user may see."""
     store = get_store()
@@ -204,6 +243,14 @@ def snapshot(run_id: str) -> tuple[pd.DataFrame, dict]:
         return pd.DataFrame(), {}
     store = get_store()
     return _snapshot(store, _key(store), str(run_id))
+
+
+def snapshot_columns(course_id: int, run_id: str, names: tuple[str, ...]) -> tuple[pd.DataFrame, dict]:
+    """Only the columns ``names`` of a run's per-student frame, and its meta (empty when the run kept
+    no snapshot or is not a run of this course)."""
+    cid = require_course(course_id)
+    store = get_store()
+    return _columns(store, _key(store), cid, str(run_id), tuple(names))
 
 
 def history(course_id: int) -> list[dict]:

@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from storage.bson_safe import to_bson_safe
+from storage.embedded_fast import paused_gc
 
 if TYPE_CHECKING:
     from storage.client import Store, StoreCollection
@@ -50,4 +51,5 @@ class Repository:
 
     @staticmethod
     def _safe(value: Any) -> Any:
-        return to_bson_safe(value)
+        with paused_gc():   # (a run document holds thousands of small records)
+            return to_bson_safe(value)

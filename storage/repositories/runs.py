@@ -146,6 +146,21 @@ class RunRepository(Repository):
         by_id = {d["run_id"]: d for d in docs}
         return [by_id[r] for r in run_ids if r in by_id]
 
+    def index(self, course_id: int, limit: int = 52) -> list[dict]:
+        """Finished runs, newest first, as their small summaries only (run_id, course_id, run_at,
+        created_at, finished_at, k, students): for run pickers and labels, no run document is read."""
+        rows = self._summaries.find({"course_id": course_id}, {"_id": 0, "oid": 0},
+                                    sort=_SUMMARY_NEWEST_FIRST, limit=limit)
+        return [dict(r) for r in rows]
+
+    def fields(self, run_ids: list[str], names: list[str]) -> dict[str, dict]:
+        """run_id -> the top-level fields ``names`` (and run_id, course_id) of those finished runs."""
+        if not run_ids:
+            return {}
+        projection = {"_id": 0, "run_id": 1, "course_id": 1, **{n: 1 for n in names}}
+        docs = self._col.find({"run_id": {"$in": list(run_ids)}, "status": FINISHED}, projection)
+        return {d["run_id"]: d for d in docs}
+
     def count(self, course_id: int) -> int:
         """Number of finished runs of the course."""
         return self._summaries.count_documents({"course_id": course_id})

@@ -196,3 +196,17 @@ def test_crontab_weekday_numbers_mean_what_crontab_means():
     assert {d.strftime("%a") for d in validate_cron("30 7 * * 1", "UTC", count=4)} == {"Mon"}
     assert {d.strftime("%a") for d in validate_cron("0 6 * * 1-5", "UTC", count=10)} == {"Mon", "Tue", "Wed", "Thu", "Fri"}
     assert {d.strftime("%a") for d in validate_cron("0 6 * * 0,7", "UTC", count=3)} == {"Sun"}
+
+
+def test_silhouette_plot_of_a_big_course_is_one_area_per_cluster_with_every_student():
+    rng = np.random.default_rng(3)
+    n = figures.SILHOUETTE_BARS_MAX + 500
+    frame = pd.DataFrame({"user_id": np.arange(n), "cluster_id": rng.integers(0, 3, n), "silhouette": rng.uniform(-1, 1, n)})
+    sil = figures.silhouette_plot(frame, {0: "A", 1: "B", 2: "C"}, average=0.1)
+    small = figures.silhouette_plot(frame.iloc[:50], {0: "A", 1: "B", 2: "C"})
+    assert [tr.type for tr in small.data] == ["bar"] * 3
+    assert [tr.type for tr in sil.data] == ["scatter"] * 3 and all(tr.fill == "tozerox" for tr in sil.data)
+    for tr, (cid, grp) in zip(sil.data, frame.groupby("cluster_id"), strict=True):
+        assert tr.name == "ABC"[cid]
+        assert list(tr.x) == sorted(grp["silhouette"])            # every student's value, sorted
+        assert sorted(tr.customdata) == sorted(grp["user_id"])    # and who it is, in the hover

@@ -59,6 +59,29 @@ def test_page_renders(admin, page):
     assert at.selectbox(key="course_picker").value == 101
 
 
+@pytest.mark.parametrize("page", ["student", "actions"])
+def test_pages_do_without_an_earlier_runs_snapshot(admin, populated, page):
+    """The previous run kept no snapshot (retention, or an older run's snapshot pruned first): the
+    student trend leaves that run out, the action list has no "since last run" reasons; neither page
+    fails (both raised KeyError before)."""
+    col = populated.collection("cluster_snapshots")
+    victim = populated.runs.run_ids(101)[1]
+    chunks = col.find({"run_id": victim})
+    assert chunks
+    populated.snapshots.delete_run(victim)
+    try:
+        at = admin.switch_page(PAGES[page]).run()
+        assert not at.exception, at.exception
+        assert not errors(at), errors(at)
+        if page == "student":
+            assert len(at.get("plotly_chart")) == EXPECT["student"][1]  # 4 trends (one point fewer) + path
+        else:
+            assert EXPECT["actions"][0] in [x.value for x in at.title]
+    finally:
+        col.insert_many(chunks)  # exactly as it was, for the other tests
+    assert populated.snapshots.exists(victim)
+
+
 def test_overview_lists_both_courses_for_admin(admin):
     courses = table(admin, "Course")
     assert len(courses) >= 2  # an imported course may join later in the session

@@ -48,6 +48,7 @@ def test_run_course_end_to_end(store, config, small_site, as_of, tmp_path):
     assert {"x", "y", "silhouette", "cluster_id"} <= set(frame.columns)
     assert any(c.startswith("scaled__") for c in frame.columns)
     assert set(meta["feature_columns"]) <= set(frame.columns)
+    assert meta["as_of"] == run["as_of"] is not None  # the Student page's trend dates its points by it
     assert store.history.for_user(201, members[0])["history"][0]["transition_type"] == "initial"
     assert store.courses.get(201)["last_run_id"] == run["run_id"]
     assert store.activity.list(201) and run["metadata"]["warnings"] == []

@@ -277,3 +277,22 @@ def test_ne_on_an_indexed_field_matches_mongomock(tmp_path, monkeypatch) -> None
             assert c.find(flt) == _slow(c, flt), flt
     finally:
         store.close()
+
+
+def test_id_lookups_in_a_legacy_key_format_file_match_mongomock(tmp_path, monkeypatch) -> None:
+    """Files written before litemongo recorded its key format keep ``str(_id)`` keys: looked up by index."""
+    from litemongo import sqlite_store
+
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    store = open_store(data_dir=tmp_path / "d")
+    try:
+        c = store.collection("legacy")
+        c._raw._store._documents.key_format = sqlite_store.KEY_FORMAT_LEGACY
+        c.insert_many([{"_id": f"1:{i}", "n": i} for i in range(20)] + [{"_id": 7, "n": "int"}])
+        assert c._raw._store._documents.encode_key("1:3") == "1:3"
+        for flt in ({"_id": "1:3"}, {"_id": {"$in": ["1:3", "1:4", "7"]}}, {"_id": "7"},
+                    {"_id": {"$in": [f"1:{i}" for i in range(20)]}}):
+            assert c.find(flt) == _slow(c, flt), flt
+        assert c.find({"_id": "7"}) == []
+    finally:
+        store.close()

@@ -642,3 +642,53 @@ def test_claim_next_takes_oldest_due_job(store: Store) -> None:
     got = store.jobs.claim_next(me)
     assert got["job_id"] == later and got["status"] == "running" and got["started_at"] == clock[0]
     assert store.jobs.claim_next(me) is None
+
+
+# -- read helpers for the pages (small projections) ----------------------------------------------
+
+
+def test_run_index_and_fields_read_only_what_pickers_need(store: Store) -> None:
+    ids = []
+    for week in range(3):
+        rid = store.runs.insert_pending(_run_doc(run_at=T0 + dt.timedelta(weeks=week), anomalies=[{"user_id": 1}]))
+        store.runs.mark_finished(rid)
+        ids.append(rid)
+    pending = store.runs.insert_pending(_run_doc(run_at=T0 + dt.timedelta(weeks=9)))
+    other = store.runs.insert_pending(_run_doc(course_id=102))
+    store.runs.mark_finished(other)
+    index = store.runs.index(101)
+    assert [r["run_id"] for r in index] == ids[::-1] == [r["run_id"] for r in store.runs.list(101)]
+    assert index[0]["run_at"] == T0 + dt.timedelta(weeks=2) and index[0]["k"] == 2 and index[0]["students"] == 4
+    assert not {"_id", "oid", "clusters", "anomalies"} & set(index[0])
+    assert [r["run_id"] for r in store.runs.index(101, limit=2)] == ids[:0:-1]
+    got = store.runs.fields([ids[0], pending, other, "absent"], ["as_of", "k"])
+    assert set(got) == {ids[0], other}  # finished runs only
+    assert got[ids[0]] == {"run_id": ids[0], "course_id": 101, "as_of": T0, "k": 2}
+    assert store.runs.fields([], ["k"]) == {}
+
+
+@pytest.mark.parametrize("case", ["chunks", "multiindex", "repeated", "text_index"])
+def test_snapshot_load_columns_equals_load_then_select(store: Store, case: str) -> None:
+    frame = _frame(4_500, seed=5)
+    names: list = ["silhouette", "user_id_absent", "logins", "cluster_name", "logins"]
+    if case == "multiindex":
+        frame.columns = pd.MultiIndex.from_tuples([("raw", c) if i % 2 else ("scaled", c)
+                                                   for i, c in enumerate(frame.columns)], names=["space", "feature"])
+        names = ["raw", "nothing"]
+    elif case == "repeated":
+        frame.columns = ["a", "b", "a", "c", "d", "e", "f", "g"]
+        names = ["a", "d"]
+    elif case == "text_index":
+        frame = frame.iloc[:5]
+        frame.index = pd.Index([f"u{i}" for i in range(5)], name="user")
+    store.snapshots.save(101, "r", frame, {"k": 2})
+    back, _ = store.snapshots.load("r")
+    picked, meta = store.snapshots.load_columns("r", names)
+    pd.testing.assert_frame_equal(picked, back[[n for n in names if n in back.columns]])
+    assert meta == {"k": 2}
+    assert store.snapshots.load_columns("r", names, course_id=101)[0].shape == picked.shape
+    with pytest.raises(KeyError):
+        store.snapshots.load_columns("r", names, course_id=102)  # a run of another course: as absent
+    with pytest.raises(KeyError):
+        store.snapshots.load_columns("absent", names)
+    assert store.snapshots.load_columns("r", [])[0].shape == (len(frame), 0)
