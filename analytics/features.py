@@ -32,6 +32,7 @@ __all__ = [
     "TREND_WEEKS",
     "classify_events",
     "extract_features",
+    "LOG_COLUMNS_READ",
     "engagement_score",
 ]
 
@@ -76,6 +77,12 @@ FEATURE_COLUMNS = ACTIVITY_COLUMNS + MIX_COLUMNS + TEMPORAL_COLUMNS + PERFORMANC
 #: Heavy-tailed counts (log1p before scaling).
 COUNT_COLUMNS = ACTIVITY_COLUMNS + ["active_days", "active_span_days", "events_per_active_day", "sessions",
                                     "quiz_attempts", "days_since_last_activity", "events_last_14d"]
+
+#: Every log column the analytics read (extract_features, window_features, activity_report): the
+#: pipeline drops the others after loading (at 20,000 students they are ~290 MB of the ~490 MB log).
+#: A new reader of another column must be added here (tests compare results on the trimmed frame).
+LOG_COLUMNS_READ = ("timecreated", "userid", "anonymous", "eventname", "component", "action", "target",
+                    "contextinstanceid", "contextlevel")
 
 DEFAULT_WEIGHTS: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.2)
 NIGHT_HOURS = (0, 6)  # local hours [0, 6) count as night
@@ -170,6 +177,13 @@ def classify_events(logs: pd.DataFrame) -> np.ndarray:
     Works on the distinct (eventname, component, action, target) combinations only, so 10M rows with a
     few hundred distinct events cost one factorisation, not 10M Python calls.
     """
+    return _classify(logs, None)
+
+
+def _classify(logs: pd.DataFrame, within: np.ndarray | None) -> np.ndarray:
+    """``classify_events`` of the rows where ``within`` (a boolean mask) is True, as if the frame held
+    only those rows, without copying them: codes for every row (rows outside the mask get
+    ``other_events``; callers index the rows they use)."""
     n = len(logs)
     if n == 0:
         return np.zeros(0, dtype=np.int8)
@@ -188,7 +202,10 @@ def classify_events(logs: pd.DataFrame) -> np.ndarray:
             ev_codes, ev_uniques = pd.factorize(ev_col, use_na_sentinel=True)
             ev_uniques = [str(u) for u in ev_uniques]
         # Component/action/target for each distinct eventname, from its first row (identical in Moodle).
-        firsts = pd.Series(ev_codes).drop_duplicates()
+        if within is None:
+            firsts = pd.Series(ev_codes).drop_duplicates()
+        else:   # rows outside the mask get a code no event has (-2): their "first row" is never asked for
+            firsts = pd.Series(np.where(within, ev_codes, np.array(-2, dtype=ev_codes.dtype))).drop_duplicates()
         first_row = dict(zip(firsts.to_numpy().tolist(), firsts.index.tolist()))
         table = np.empty(len(ev_uniques), dtype=np.int8)
         for code, ev in enumerate(ev_uniques):
@@ -207,6 +224,8 @@ def classify_events(logs: pd.DataFrame) -> np.ndarray:
         missing = ~has
     else:
         missing = np.ones(n, dtype=bool)
+    if within is not None:
+        missing &= within
     if missing.any():
         sub = logs.loc[missing, [c for c in ("component", "action", "target") if c in logs.columns]]
         if sub.shape[1]:
@@ -255,7 +274,8 @@ def _local_offsets(t: np.ndarray, tz: str) -> np.ndarray:
     grid = pd.to_datetime(np.arange(hmin, hmax + 1, dtype=np.int64) * 3600, unit="s", utc=True)
     local = grid.tz_convert(ZoneInfo(tz)).tz_localize(None)
     offs = np.asarray((local - grid.tz_localize(None)).total_seconds(), dtype=np.float64).astype(np.int64)
-    return offs[hours - hmin]
+    hours -= hmin
+    return offs[hours]
 
 
 def _local_offset_at(ts: float, tz: str) -> int:
@@ -324,9 +344,15 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
     out = {c: np.zeros(n, dtype=float) for c in FEATURE_COLUMNS}
 
     logs = data.logs
-    t_all = (unix_seconds(logs["timecreated"]) if "timecreated" in logs.columns and len(logs)
-             else np.zeros(0))
+    # A period of the course (analytics.window) is given as a row mask over the whole log with the rows'
+    # unix seconds, instead of a copy of the period's rows: rows outside the mask are treated as absent.
+    within = getattr(data, "log_rows", None)
+    t_all = getattr(data, "log_seconds", None)
+    if t_all is None:
+        t_all = log_seconds(logs)
     finite = np.isfinite(t_all)
+    if within is not None and len(finite):
+        finite &= within
     tmax_all = float(t_all[finite].max()) if finite.any() else None
     now_ts = _resolve_now(data, now, tmax_all)
 
@@ -346,23 +372,39 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
     window_days = max((now_ts - start) / 86400.0, 0.0)
 
     if n and len(logs):
-        uid = pd.to_numeric(logs["userid"], errors="coerce").to_numpy(dtype=float)
-        uid = np.where(np.isfinite(uid), uid, -1).astype(np.int64)
-        ucode = index.get_indexer(uid)
-        keep = (ucode >= 0) & in_window
+        # Rows that count: in the window, not anonymous, by an enrolled student. Built from the candidate
+        # rows' positions (one full-length int array at a time: a 20,000-student course has 4.5M rows).
+        keep = in_window
         if "anonymous" in logs.columns:
-            keep &= pd.to_numeric(logs["anonymous"], errors="coerce").fillna(0).to_numpy() == 0
-        rows = np.flatnonzero(keep)
-        if len(rows):
+            anon = logs["anonymous"]
+            keep = keep & ((anon.to_numpy() if _is_int(anon) else
+                            pd.to_numeric(anon, errors="coerce").fillna(0).to_numpy()) == 0)
+        ucode = index.get_indexer(_user_ids(logs["userid"], keep))
+        sel = ucode >= 0
+        uc = ucode[sel]
+        del ucode
+        rows = keep if keep is not in_window else keep.copy()   # a row mask (the same row order)
+        rows[rows] = sel
+        del keep, sel
+        n_rows = len(uc)
+        if n_rows:
             # Classify every row (it works on the distinct event names) and index the codes: copying
             # the selected rows of all log columns first cost more than the classification itself.
-            cat = classify_events(logs)
-            if len(rows) < len(logs):
+            cat = _classify(logs, within) if within is not None else classify_events(logs)
+            if n_rows < len(logs):
                 cat = cat[rows]
-            uc = ucode[rows]
-            t = t_all[rows].astype(np.int64)
+            # integer seconds: the recency features can use the sorted arrays below (same values)
+            stamps = logs["timecreated"]
+            if _is_int(stamps):
+                t = stamps.to_numpy()[rows].astype(np.int64, copy=False)
+                recency_in = None
+            else:
+                t = t_all[rows].astype(np.int64)
+                recency_in = None if bool((t == t_all[rows]).all()) else (uc, t_all[rows])
+            del rows
             counts = np.zeros((n, len(_CATS)), dtype=float)
             _bincount2(counts, uc, cat)
+            del cat
             for j, c in enumerate(_CATS):
                 out[c] = counts[:, j]
             total = counts.sum(axis=1)
@@ -373,31 +415,62 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
             # One sort of a packed (student, time) key replaces a lexsort plus gathers (5x faster at
             # 10M rows); everything below works on the sorted arrays.
             t_base = int(t.min())
-            key = np.sort((uc.astype(np.int64) << 32) | (t - t_base))
+            key = uc.astype(np.int64)
+            del uc
+            key <<= 32
+            t -= t_base
+            key |= t
+            del t
+            key.sort()
             uc_s = key >> 32
-            t_s = (key & 0xFFFFFFFF) + t_base
-            local = t_s + _local_offsets(t_s, tz)
-            day_s = local // 86400
-            hour = (local % 86400) // 3600
-            weekday = (day_s + 3) % 7  # Monday = 0
+            key &= 0xFFFFFFFF
+            key += t_base
+            t_s = key
+            del key
+            # local time, hour and day computed in place (each full-length temporary is 36 MB here)
+            if tz in _UTC_NAMES:
+                local = t_s
+            else:
+                local = _local_offsets(t_s, tz)
+                local += t_s
+            hour = local % 86400
+            hour //= 3600
+            if local is t_s:
+                day_s = local // 86400
+            else:
+                local //= 86400
+                day_s = local
+            del local
             night = (hour >= NIGHT_HOURS[0]) & (hour < NIGHT_HOURS[1])
-            weekend = weekday >= 5
+            del hour
             out["night_share"] = _safe_div(np.bincount(uc_s, weights=night, minlength=n), total)
+            del night
+            weekday = day_s + 3
+            weekday %= 7                      # Monday = 0
+            weekend = weekday >= 5
+            del weekday
             out["weekend_share"] = _safe_div(np.bincount(uc_s, weights=weekend, minlength=n), total)
+            del weekend
 
             first = np.ones(len(uc_s), dtype=bool)
             first[1:] = uc_s[1:] != uc_s[:-1]
             new_day = first.copy()
             new_day[1:] |= day_s[1:] != day_s[:-1]
-            week_s = (day_s + 3) // 7
+            active_days = np.bincount(uc_s, weights=new_day, minlength=n)
+            del new_day
+            week_s = day_s + 3
+            week_s //= 7
             new_week = first.copy()
             new_week[1:] |= week_s[1:] != week_s[:-1]
+            new_week &= week_s >= week_start
+            del week_s
+            weeks_active = np.bincount(uc_s[new_week], minlength=n)
+            del new_week
             new_session = first.copy()
             new_session[1:] |= (t_s[1:] - t_s[:-1]) > SESSION_GAP_SECONDS
-            active_days = np.bincount(uc_s, weights=new_day, minlength=n)
             out["active_days"] = active_days
             out["sessions"] = np.bincount(uc_s, weights=new_session, minlength=n)
-            weeks_active = np.bincount(uc_s[new_week & (week_s >= week_start)], minlength=n)
+            del new_session
             out["weekly_regularity"] = np.clip(weeks_active / n_weeks, 0.0, 1.0)
             out["events_per_active_day"] = _safe_div(total, active_days)
             tmin = np.full(n, np.inf)
@@ -409,11 +482,16 @@ def extract_features(data: Any, *, timezone: str | None = None, now: datetime | 
             dmax = np.full(n, 0)
             dmin[uc_s[first]] = day_s[first]
             dmax[uc_s[last_idx]] = day_s[last_idx]
+            del first, last_idx, day_s
             active = total > 0
             out["active_span_days"] = np.where(active, dmax - dmin + 1, 0).astype(float)
             out["days_since_last_activity"] = np.where(
                 active, np.maximum(now_ts - tmaxu, 0.0) / 86400.0, window_days)
-            _recency(out, uc, t_all[rows], now_ts, window_days, n)
+            if recency_in is None:   # counts only: the sorted rows give the same figures
+                _recency(out, uc_s, t_s, now_ts, window_days, n)
+            else:
+                _recency(out, recency_in[0], recency_in[1], now_ts, window_days, n)
+            del uc_s, t_s, recency_in
         else:
             out["days_since_last_activity"] = np.full(n, window_days)
     else:
@@ -441,7 +519,12 @@ def _recency(out: dict[str, np.ndarray], uc: np.ndarray, t: np.ndarray, now_ts: 
     if n_bins < 2:
         out["activity_trend"] = np.zeros(n)
         return
+    near = age < (n_bins + 1) * 7 * 86400.0       # the rows that can fall in a bin (the rest are older)
+    if not near.all():
+        age, uc = age[near], uc[near]
+    del near
     b = (age // (7 * 86400.0)).astype(np.int64)
+    del age
     inb = b < n_bins
     weekly = np.bincount(uc[inb] * n_bins + b[inb], minlength=n * n_bins).reshape(n, n_bins).astype(float)
     x = (n_bins - 1 - np.arange(n_bins, dtype=float))  # oldest bin at x=0, newest at n_bins-1
@@ -449,6 +532,33 @@ def _recency(out: dict[str, np.ndarray], uc: np.ndarray, t: np.ndarray, now_ts: 
     slope = weekly @ xc / float((xc**2).sum())
     mean = weekly.mean(axis=1)
     out["activity_trend"] = np.divide(slope, mean, out=np.zeros(n), where=mean > 0)
+
+
+_UTC_NAMES = ("UTC", "Etc/UTC", "GMT")   # _local_offsets: zero offsets
+
+
+def _is_int(col: pd.Series) -> bool:
+    """A plain numpy integer column (no nulls, no conversion needed)."""
+    return isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu"
+
+
+def _user_ids(col: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The log's user ids at ``rows`` (positions or a row mask) as int64, -1 where missing or not a
+    number."""
+    values = col.to_numpy() if _is_int(col) else None
+    if values is not None:
+        return values[rows].astype(np.int64, copy=False)
+    uid = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)[rows]
+    return np.where(np.isfinite(uid), uid, -1).astype(np.int64)
+
+
+def log_seconds(logs: pd.DataFrame) -> np.ndarray:
+    """The log's ``timecreated`` as unix seconds: the int column itself when it is one (no float copy
+    of a 4.5M-row column; every use compares or converts it the same way), else ``unix_seconds``."""
+    if "timecreated" not in logs.columns or not len(logs):
+        return np.zeros(0)
+    col = logs["timecreated"]
+    return col.to_numpy() if _is_int(col) else unix_seconds(col)
 
 
 def unix_seconds(col: pd.Series) -> np.ndarray:
@@ -462,8 +572,10 @@ def unix_seconds(col: pd.Series) -> np.ndarray:
 
 def _bincount2(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
     n, m = counts.shape
-    flat = np.bincount(rows.astype(np.int64) * m + cols.astype(np.int64), minlength=n * m)
-    counts += flat.reshape(n, m)
+    flat = rows.astype(np.int64)
+    flat *= m
+    flat += cols
+    counts += np.bincount(flat, minlength=n * m).reshape(n, m)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .features import ACTIVITY_COLUMNS, DEFAULT_WEIGHTS, extract_features, unix_seconds
+from .features import ACTIVITY_COLUMNS, DEFAULT_WEIGHTS, extract_features, log_seconds
 
 __all__ = ["DEFAULT_WINDOW_DAYS", "RATE_COLUMNS", "CONTEXT_COLUMNS", "Window", "window_features",
            "resolve_window"]
@@ -80,11 +80,14 @@ def resolve_window(now: datetime, *, start: datetime | None, end: datetime | Non
 class _View:
     """A CourseData-like view of one period (what ``extract_features`` reads)."""
 
-    def __init__(self, data: Any, logs: pd.DataFrame, grades: pd.DataFrame | None, start: datetime,
-                 end: datetime) -> None:
+    def __init__(self, data: Any, rows: np.ndarray | None, seconds: np.ndarray, grades: pd.DataFrame | None,
+                 start: datetime, end: datetime) -> None:
         self.course = {**(getattr(data, "course", None) or {}), "startdate": int(start.timestamp())}
         self.students = data.students
-        self.logs = logs
+        self.logs = data.logs
+        # the period's rows as a mask over the whole log (no copy of them: extract_features reads it)
+        self.log_rows = rows
+        self.log_seconds = seconds
         self.grades = grades
         self.teachers = getattr(data, "teachers", None)
         self.timezone = getattr(data, "timezone", "UTC")
@@ -139,9 +142,10 @@ def window_features(data: Any, now: datetime, *, start: datetime | None = None, 
     out of both.
     """
     logs = data.logs
-    t = unix_seconds(logs["timecreated"]) if "timecreated" in logs.columns and len(logs) else np.zeros(0)
+    t = log_seconds(logs)
     finite = np.isfinite(t)
-    first_log = datetime.fromtimestamp(float(t[finite].min()), UTC) if finite.any() else None
+    first_log = (datetime.fromtimestamp(float((t if finite.all() else t[finite]).min()), UTC) if finite.any()
+                 else None)
     win = resolve_window(now, start=start, end=end, window_days=window_days, first_log=first_log)
     hi = win.end.timestamp()
     lo_frame = start.timestamp() if start is not None else -np.inf
@@ -149,8 +153,7 @@ def window_features(data: Any, now: datetime, *, start: datetime | None = None, 
 
     def period(lo: float, begin: datetime) -> pd.DataFrame:
         keep = finite & (t >= lo) & (t <= hi)
-        sub = logs if keep.all() else logs[keep]
-        view = _View(data, sub, _grades_between(grades, lo, hi), begin, win.end)
+        view = _View(data, None if keep.all() else keep, t, _grades_between(grades, lo, hi), begin, win.end)
         return extract_features(view, timezone=timezone, now=win.end, weights=weights)
 
     feats = period(win.start.timestamp(), win.start)

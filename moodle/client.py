@@ -24,6 +24,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -161,6 +162,12 @@ def _first_byte(content: bytes | bytearray) -> bytes:
     return b""
 
 
+def _wants_list(content: bytes | bytearray) -> bool | None:
+    """A reply a list stream decoder takes: a JSON list (None: too few bytes yet to tell)."""
+    first = _first_byte(content)
+    return first == b"[" if first else None
+
+
 def _loads(content: bytes | bytearray) -> Any:
     if _orjson is not None:
         return _orjson.loads(content)
@@ -174,7 +181,7 @@ class MoodleClient:
                  timeout: float | tuple[float, float] = (10.0, 120.0), retries: int = 3,
                  backoff: float = 1.0, max_backoff: float = 30.0, page_size: int = 1000,
                  log_limit: int = 5_000_000, max_log_rows: int = 100_000_000, workers: int = 8,
-                 grades_mode: str = "auto", course_grades_max: int = 10_000,
+                 grades_mode: str = "auto", course_grades_max: int | None = None,
                  session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.base_url = _normalise_base_url(base_url)
@@ -197,9 +204,10 @@ class MoodleClient:
         if grades_mode not in GRADES_MODES:
             raise MoodleInvalidParameterError("grades_mode must be 'auto', 'course' or 'per_user'.")
         self.grades_mode = grades_mode
-        #: "auto" asks per student above this many students: the whole-course reply is decoded at once
-        #: (measured at 20,000 students: the peak RSS of a run rose from 1.5 to 1.9 GB with it)
-        self.course_grades_max = max(int(course_grades_max), 0)
+        #: "auto" asks per student above this many students (None: no cap). The whole-course reply is
+        #: decoded while it streams in, a few MB of students at a time, so its size no longer matters
+        #: here; a cap is for sites whose PHP limits cannot build the whole report in one request.
+        self.course_grades_max = None if course_grades_max is None else max(int(course_grades_max), 0)
         #: how the last quiz_grades call fetched them: "course" (one userid=0 call) or "per_user"
         self.grades_used: str | None = None
         self._sleep = sleep
@@ -253,7 +261,8 @@ class MoodleClient:
         ``token``: ``"standard"``, ``"custom"`` or None (picked by function name). ``decoder``: how to
         decode a reply that is a JSON list (default: all at once); a ValueError from it counts as a
         cut-off reply (transient). ``stream``: a factory of an object with ``feed(bytes)`` and
-        ``finish() -> result`` that decodes a JSON-list reply while it arrives (used for big log replies).
+        ``finish() -> result`` that decodes a JSON-list reply while it arrives (used for big log replies;
+        a factory with a ``wants(first_bytes) -> bool | None`` attribute picks other replies itself).
         ``retries``: this call's retry budget (default: the client's).
         """
         attempt = 0
@@ -304,12 +313,12 @@ class MoodleClient:
                     continue
                 content += chunk
                 if stream is not None and resp.status_code == 200:
-                    first = _first_byte(content)
-                    if first == b"[":
+                    verdict = getattr(stream, "wants", _wants_list)(content)
+                    if verdict:
                         sink = stream()
                         sink.feed(content)
-                        content = bytearray(b"[")
-                    elif first:
+                        content = bytearray(_first_byte(content))
+                    elif verdict is False:
                         stream = None
         except ValueError:
             raise MoodleUnavailableError(
@@ -530,7 +539,7 @@ class MoodleClient:
         """One row per (user, quiz grade item); ungraded (``graderaw`` null, ``-``) items are NaN.
 
         ``grades_mode`` (see GRADES_MODES): "auto" (default; courses up to ``course_grades_max``
-        students, 10,000 by default) asks once for the whole course
+        students, no cap by default: the reply is decoded as it streams in) asks once for the whole course
         (``userid=0``: one request instead of one per student — 5,000 calls cost ~4x the one call
         here; Moodle builds every student's report in that one request, which needs the
         ``moodle/grade:viewall`` capability and enough PHP time/memory on the site) and falls back to
@@ -542,7 +551,8 @@ class MoodleClient:
         if not ids:
             self.grades_used = None
             return grades_frame([], modules=modules)
-        if self.grades_mode == "course" or (self.grades_mode == "auto" and len(ids) <= self.course_grades_max):
+        if self.grades_mode == "course" or (self.grades_mode == "auto" and (
+                self.course_grades_max is None or len(ids) <= self.course_grades_max)):
             try:
                 everyone = self._course_grades(course_id, modules)
             except MoodleError as exc:
@@ -553,8 +563,8 @@ class MoodleClient:
                             self._redact(exc.message))
             else:
                 self.grades_used = "course"
-                wanted = set(ids)
-                return grades_frame([ug for ug in everyone if int(ug.get("userid") or 0) in wanted], modules=modules)
+                keep = everyone["userid"].isin(ids).to_numpy(dtype=bool, na_value=False)
+                return everyone if keep.all() else everyone[keep].reset_index(drop=True)
         self.grades_used = "per_user"
 
         def fetch(user_id: int) -> list[dict]:
@@ -567,14 +577,21 @@ class MoodleClient:
             parts = [fetch(u) for u in ids]
         return grades_frame([ug for part in parts for ug in part], modules=modules)
 
-    def _course_grades(self, course_id: int, modules: tuple[str, ...] | None) -> list[dict]:
-        """Every graded user's usergrades from one ``userid=0`` call (no retry in auto mode: the
-        per-student path is the fallback)."""
+    def _course_grades(self, course_id: int, modules: tuple[str, ...] | None) -> pd.DataFrame:
+        """Every graded user's grade rows (``grades_frame``) from one ``userid=0`` call (no retry in auto
+        mode: the per-student path is the fallback). The reply is decoded while it arrives, a few MB
+        of students at a time (:class:`GradeReplyStream`): a 20,000-student course's ~180 MB report is
+        never held whole, nor as one dict per grade item of every student."""
+        factory: Any = functools.partial(GradeReplyStream, modules=modules)
+        factory.wants = GradeReplyStream.wants       # which replies the stream takes (see _call_once)
         reply = self.call("gradereport_user_get_grade_items", {"courseid": int(course_id), "userid": 0},
-                          retries=0 if self.grades_mode == "auto" else None)
-        if not isinstance(reply, dict) or not isinstance(reply.get("usergrades"), list):
+                          retries=0 if self.grades_mode == "auto" else None, stream=factory)
+        if not isinstance(reply, dict) or not isinstance(reply.get("usergrades"), (list, pd.DataFrame)):
             raise MoodleInvalidParameterError("Moodle's grade report had an unexpected shape.")
-        return _slim_usergrades(reply["usergrades"], modules)
+        found = reply["usergrades"]
+        if isinstance(found, list):
+            return grades_frame(_slim_usergrades(found, modules), modules=modules)
+        return found
 
     # ------------------------------------------------------------------ logs
     def course_logs(self, course_id: int, *, limit: int | None = None) -> pd.DataFrame:
@@ -653,6 +670,78 @@ def _slim_usergrades(usergrades: list[dict], modules: tuple[str, ...] | None) ->
              "gradeitems": [{k: it.get(k) for k in GRADE_COLUMNS[1:]} for it in ug.get("gradeitems") or []
                             if modules is None or it.get("itemmodule") in modules]}
             for ug in usergrades]
+
+
+class GradeReplyStream:
+    """Decodes a whole-course ``gradereport_user_get_grade_items`` reply while it arrives.
+
+    The reply is ``{"usergrades":[{...}, ...], "warnings":[...]}``. The usergrades list is cut into
+    ~``slice_bytes`` slices at ``},{"<first key of a usergrade>":`` (as :class:`LogRowsStream` cuts log
+    rows; a cut in the wrong place cannot parse and fails the call, it never yields wrong rows), each
+    slice is parsed and reduced at once to ``grades_frame`` rows of the wanted ``modules``; the tail
+    (the last students, the warnings) is parsed as the JSON object it completes. ``finish`` returns the
+    reply with ``usergrades`` as one grades frame. Any other reply (an error object) is not taken:
+    ``wants`` says so from its first bytes.
+    """
+
+    PREFIX = b'{"usergrades":['
+
+    def __init__(self, *, modules: tuple[str, ...] | None = ("quiz",), slice_bytes: int = 4 << 20) -> None:
+        self.modules = modules
+        self.slice_bytes = max(int(slice_bytes), 1)
+        self._buf = bytearray()
+        self._started = False
+        self._sep: bytes | None = None
+        self._frames: list[pd.DataFrame] = []
+
+    @classmethod
+    def wants(cls, content: bytes | bytearray) -> bool | None:
+        head = bytes(content[:256]).lstrip()
+        if head.startswith(cls.PREFIX):
+            return True
+        return None if cls.PREFIX.startswith(head) else False
+
+    def feed(self, chunk: bytes | bytearray) -> None:
+        self._buf += chunk
+        if not self._started:
+            at = self._buf.find(self.PREFIX)
+            if at < 0:
+                return
+            del self._buf[: at + len(self.PREFIX)]
+            self._started = True
+        if self._sep is None:
+            m = re.match(rb'\s*\{\s*"((?:[^"\\]|\\.)*)"\s*:', bytes(self._buf[:4096]))
+            if m is None:
+                return                     # no student yet (or an empty list): all decoded at the end
+            self._sep = b'},{"' + m.group(1) + b'":'
+        while len(self._buf) > self.slice_bytes:
+            cut = self._buf.find(self._sep, self.slice_bytes)
+            if cut < 0:
+                break
+            self._take(_loads(b"[" + self._buf[: cut + 1] + b"]"))
+            del self._buf[: cut + 2]
+
+    def _take(self, usergrades: Any) -> None:
+        if not isinstance(usergrades, list) or not all(isinstance(ug, dict) for ug in usergrades):
+            raise ValueError("usergrades is not a list of objects")
+        if usergrades:
+            self._frames.append(grades_frame(_slim_usergrades(usergrades, self.modules), modules=self.modules))
+
+    def finish(self) -> Any:
+        """The reply, ``usergrades`` as one grades frame (ValueError: not valid JSON / cut off)."""
+        buf, self._buf = self._buf, bytearray()
+        if not self._started:
+            return _loads(buf)
+        payload = _loads(self.PREFIX + buf)
+        del buf
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+        self._take(payload.get("usergrades"))
+        frames, self._frames = self._frames, []
+        payload["usergrades"] = (frames[0] if len(frames) == 1 else
+                                 pd.concat(frames, ignore_index=True) if frames else
+                                 grades_frame([], modules=self.modules))
+        return payload
 
 
 def _users_frame(users: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -817,6 +906,8 @@ class LogRowsStream:
         kind, part, n = done
         if kind == "parts":
             self._parts.append((part, n))
+            if len(self._parts) % 8 == 0:
+                _trim()        # the decoded slices' raw bytes and arrow buffers, freed on the threads
         else:
             (self._tables if kind == "table" else self._frames).append(part)
         self.rows += n
@@ -866,6 +957,7 @@ class LogRowsStream:
             del buf
         finally:
             self._drain()
+        _trim()
         frames = self._frames
         if self._parts:
             frames.insert(0, _frame_from_parts(self._parts))
@@ -887,11 +979,37 @@ def _concat_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return _categorise(out)
 
 
-def _column_parts(table: Any) -> dict[str, Any]:
-    """One decoded slice -> {column: part} of numpy arrays (the arrow table can go right after).
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """A numpy-owned copy of an integer slice column in the smallest int type holding its values.
 
-    Parts: ``("int", values)``; ``("nint", values, null mask)``; ``("cat", [(dictionary, codes), ...])``
-    (one pair per arrow chunk, codes -1 for null); ``("obj", object array)`` for anything else.
+    The decoded slices wait in this form until the reply is complete (at 20,000 students the log's 12
+    int64 columns are mostly small numbers: ids of a few contexts, 0/1 flags, levels); assembling widens
+    them back to int64. The copy also frees the slice's arrow buffers at once.
+    """
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int8)
+    lo, hi = int(values.min()), int(values.max())
+    for small in (np.int8, np.int16, np.int32):
+        info = np.iinfo(small)
+        if info.min <= lo and hi <= info.max:
+            return values.astype(small)
+    return values.astype(np.int64)
+
+
+def _codes_type(n_values: int) -> Any:
+    """The int type pandas keeps category codes in for ``n_values`` categories."""
+    for small in (np.int8, np.int16, np.int32):
+        if n_values < np.iinfo(small).max:
+            return small
+    return np.int64
+
+
+def _column_parts(table: Any) -> dict[str, Any]:
+    """One decoded slice -> {column: part} of compact numpy arrays (the arrow table can go right after).
+
+    Parts: ``("int", values)`` (smallest int type, see :func:`_narrow`); ``("nint", values, null mask)``;
+    ``("cat", [(dictionary, codes), ...])`` (one pair per arrow chunk, codes -1 for null, small int
+    type); ``("obj", object array)`` for anything else.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -908,37 +1026,81 @@ def _column_parts(table: Any) -> dict[str, Any]:
                 pass
         if pa.types.is_integer(typ) or (pa.types.is_null(typ) and _LOG_ARROW_TYPES.get(name) == "int64"):
             if col.null_count == 0:
-                out[name] = ("int", col.to_numpy().astype(np.int64, copy=False))
+                out[name] = ("int", _narrow(col.to_numpy().astype(np.int64, copy=False)))
             else:
                 values = pc.fill_null(col.cast(pa.int64()), 0).to_numpy().astype(np.int64, copy=False)
-                out[name] = ("nint", values, col.is_null().to_numpy(zero_copy_only=False))
+                out[name] = ("nint", _narrow(values),
+                             np.array(col.is_null().to_numpy(zero_copy_only=False), dtype=bool))
         elif pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ) \
                 or (pa.types.is_null(typ) and _LOG_ARROW_TYPES.get(name) == "string"):
             pairs = []
             for chunk in col.chunks:
                 if pa.types.is_null(chunk.type):
-                    pairs.append(([], np.full(len(chunk), -1, dtype=np.int32)))
+                    pairs.append(([], np.full(len(chunk), -1, dtype=np.int8)))
                     continue
                 if not pa.types.is_dictionary(chunk.type):
                     chunk = pc.dictionary_encode(chunk)
-                codes = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-                pairs.append((chunk.dictionary.cast(pa.string()).to_pylist(), codes))
+                dictionary = chunk.dictionary.cast(pa.string()).to_pylist()
+                codes = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+                pairs.append((dictionary, codes.astype(_codes_type(len(dictionary)))))
             out[name] = ("cat", pairs)
         else:
             out[name] = ("obj", col.to_pandas().to_numpy(dtype=object))
     return out
 
 
-def _assemble(kind: str, parts: list[Any], sizes: list[int]) -> Any:
-    """One column from its slice parts (``None`` where a slice lacks the column)."""
+#: a sort plan: the rows only need reversing (the plugin sends newest first)
+_REVERSE = "reverse"
+
+
+def _sort_plan(tc: np.ndarray, ids: np.ndarray) -> Any:
+    """How to sort rows by (tc, ids): None (already sorted), ``_REVERSE``, or a permutation."""
+    if len(tc) < 2:
+        return None
+    if ((tc[1:] > tc[:-1]) | ((tc[1:] == tc[:-1]) & (ids[1:] > ids[:-1]))).all():
+        return None
+    rev_tc, rev_ids = tc[::-1], ids[::-1]
+    if ((rev_tc[1:] > rev_tc[:-1]) | ((rev_tc[1:] == rev_tc[:-1]) & (rev_ids[1:] > rev_ids[:-1]))).all():
+        return _REVERSE
+    return np.lexsort((ids, tc))
+
+
+def _fill(out: np.ndarray, pieces: Iterator[np.ndarray], plan: Any) -> np.ndarray:
+    """``out`` filled with ``pieces`` (reply order), in the order ``plan`` gives (see _sort_plan)."""
+    total, pos = len(out), 0
+    for piece in pieces:
+        n = len(piece)
+        if plan is _REVERSE:
+            out[total - pos - n: total - pos] = piece[::-1]
+        else:
+            out[pos: pos + n] = piece
+        pos += n
+    if plan is not None and plan is not _REVERSE:
+        return out.take(plan)
+    return out
+
+
+def _drain_parts(parts: list[Any]) -> Iterator[Any]:
+    """The parts in order, each dropped from ``parts`` as it is handed out (freed once used)."""
+    for i in range(len(parts)):
+        part, parts[i] = parts[i], None
+        yield part
+
+
+def _assemble(kind: str, parts: list[Any], sizes: list[int], plan: Any = None) -> Any:
+    """One column from its slice parts (``None`` where a slice lacks the column), rows in ``plan``'s
+    order; each part is freed as soon as it is copied into the column."""
     kinds = {p[0] for p in parts if p is not None}
+    total = sum(sizes)
     if kinds == {"int"} and all(p is not None for p in parts):
-        return np.concatenate([p[1] for p in parts])
+        return _fill(np.empty(total, dtype=np.int64), (p[1] for p in _drain_parts(parts)), plan)
     if kinds <= {"int", "nint"}:
-        values = np.concatenate([p[1] if p is not None else np.zeros(n, dtype=np.int64)
-                                 for p, n in zip(parts, sizes, strict=True)])
-        mask = np.concatenate([p[2] if p is not None and p[0] == "nint" else np.full(n, p is None)
-                               for p, n in zip(parts, sizes, strict=True)])
+        masks = [p[2] if p is not None and p[0] == "nint" else np.full(n, p is None)
+                 for p, n in zip(parts, sizes, strict=True)]
+        values = _fill(np.empty(total, dtype=np.int64),
+                       (p[1] if p is not None else np.zeros(n, dtype=np.int64)
+                        for p, n in zip(_drain_parts(parts), sizes, strict=True)), plan)
+        mask = _fill(np.empty(total, dtype=bool), _drain_parts(masks), plan)
         return pd.arrays.IntegerArray(values, mask)
     if kinds == {"cat"}:
         seen: set[str] = set()
@@ -946,16 +1108,20 @@ def _assemble(kind: str, parts: list[Any], sizes: list[int]) -> Any:
             for dictionary, _codes in p[1] if p is not None else ():
                 seen.update(dictionary)
         categories = pd.Index(sorted(seen), dtype="str")
-        pieces = []
-        for p, n in zip(parts, sizes, strict=True):
-            if p is None:
-                pieces.append(np.full(n, -1, dtype=np.int32))
-                continue
-            for dictionary, codes in p[1]:
-                remap = np.append(categories.get_indexer(pd.Index(dictionary, dtype="str")), -1).astype(np.int32) \
-                    if dictionary else np.array([-1], dtype=np.int32)
-                pieces.append(remap[codes])         # code -1 picks the appended -1
-        return pd.Categorical.from_codes(np.concatenate(pieces), categories=categories)
+        small = _codes_type(len(categories))
+
+        def pieces() -> Iterator[np.ndarray]:
+            for p, n in zip(_drain_parts(parts), sizes, strict=True):
+                if p is None:
+                    yield np.full(n, -1, dtype=small)
+                    continue
+                for dictionary, codes in p[1]:
+                    remap = np.append(categories.get_indexer(pd.Index(dictionary, dtype="str")), -1).astype(small) \
+                        if dictionary else np.array([-1], dtype=small)
+                    yield remap[codes]         # code -1 picks the appended -1
+
+        codes = _fill(np.empty(total, dtype=small), pieces(), plan)
+        return pd.Categorical.from_codes(codes, categories=categories)
     objects = []
     for p, n in zip(parts, sizes, strict=True):
         if p is None:
@@ -965,36 +1131,63 @@ def _assemble(kind: str, parts: list[Any], sizes: list[int]) -> Any:
                 lookup = np.array(list(dictionary) + [None], dtype=object)
                 objects.append(lookup[codes])
         elif p[0] == "nint":
-            arr = p[1].astype(object)
+            arr = p[1].astype(np.int64).astype(object)
             arr[p[2]] = None
             objects.append(arr)
         else:
             objects.append(np.asarray(p[1], dtype=object))
-    return np.concatenate(objects)
+    return _fill(np.empty(total, dtype=object), iter(objects), plan)
 
 
 def _frame_from_parts(parts: list[tuple[dict[str, Any], int]]) -> pd.DataFrame:
-    """Slices' numpy parts -> one frame, oldest first, column by column (one column held twice at most)."""
+    """Slices' numpy parts -> one frame, oldest first, column by column: each column is written once,
+    straight into its sorted place, and its parts are freed as it is built."""
     import pyarrow as pa
 
     sizes = [n for _, n in parts]
     names: dict[str, None] = {}
     for cols, _ in parts:
         names.update(dict.fromkeys(cols))
-    order = None
+    data: dict[str, Any] = dict.fromkeys(names)
+    plan = None
     if all(cols.get(c, ("?",))[0] == "int" for cols, _ in parts for c in ("timecreated", "id")):
-        # sort each column once while assembling it (rows arrive newest first), not the whole frame later
-        order = _order_of(np.concatenate([cols["timecreated"][1] for cols, _ in parts]),
-                          np.concatenate([cols["id"][1] for cols, _ in parts]))
-    data: dict[str, Any] = {}
+        # the sort keys first, in reply order; then every column goes straight to its sorted place
+        tc = _assemble("timecreated", [cols.pop("timecreated") for cols, _ in parts], sizes)
+        ids = _assemble("id", [cols.pop("id") for cols, _ in parts], sizes)
+        plan = _sort_plan(tc, ids)
+        for name, values in (("timecreated", tc), ("id", ids)):
+            data[name] = (np.ascontiguousarray(values[::-1]) if plan is _REVERSE
+                          else values.take(plan) if plan is not None else values)
+        del tc, ids, values
     for name in names:
-        column = [cols.pop(name, None) for cols, _ in parts]
-        values = _assemble(name, column, sizes)
-        del column
-        data[name] = values.take(order) if order is not None else values
-        del values
+        if data[name] is not None:
+            continue
+        data[name] = _assemble(name, [cols.pop(name, None) for cols, _ in parts], sizes, plan)
+        _trim()
     pa.default_memory_pool().release_unused()
     return pd.DataFrame(data, copy=False)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _trim() -> None:
+    """Hand memory freed on the heap back to the system (glibc keeps freed chunks in its arenas, and
+    the decoding threads each have their own: without this the parts freed while the log frame is
+    assembled stay in the process, ~+250 MB at 20,000 students). A no-op without glibc."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _frame_from_tables(tables: list[Any]) -> pd.DataFrame:
@@ -1072,14 +1265,8 @@ def _log_order(frame: pd.DataFrame) -> np.ndarray | None:
 
 def _order_of(tc: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
     """Row order that sorts by (tc, ids); None when already sorted; a plain reversal when newest first."""
-    if len(tc) < 2:
-        return None
-    if ((tc[1:] > tc[:-1]) | ((tc[1:] == tc[:-1]) & (ids[1:] > ids[:-1]))).all():
-        return None
-    rev_tc, rev_ids = tc[::-1], ids[::-1]
-    if ((rev_tc[1:] > rev_tc[:-1]) | ((rev_tc[1:] == rev_tc[:-1]) & (rev_ids[1:] > rev_ids[:-1]))).all():
-        return np.arange(len(tc) - 1, -1, -1)       # newest first, as the plugin sends it
-    return np.lexsort((ids, tc))
+    plan = _sort_plan(tc, ids)
+    return np.arange(len(tc) - 1, -1, -1) if plan is _REVERSE else plan
 
 
 def logs_frame(rows: list[dict], *, sort: bool = True) -> pd.DataFrame:
@@ -1104,7 +1291,8 @@ def _typed_logs(frame: pd.DataFrame, *, sort: bool = True) -> pd.DataFrame:
         frame = frame[frame["timecreated"].notna()]
         frame["timecreated"] = frame["timecreated"].astype(np.int64)
     for col in _NULLABLE_INT_LOG_COLUMNS:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+        if frame[col].dtype != "Int64":     # no copy of a column that is already right
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     other = frame["other"]
     if other.dtype == object and other.map(lambda v: not (v is None or isinstance(v, str))).any():
         frame["other"] = other.map(lambda v: v if v is None or isinstance(v, str)

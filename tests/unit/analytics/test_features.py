@@ -226,3 +226,31 @@ def test_recency_features():
     # fewer than 2 whole weeks in the window: no trend
     early = extract_features(_course(log_rows(rows[:3]), now=datetime(2026, 3, 10, tzinfo=UTC)))
     assert (early["activity_trend"] == 0).all()
+
+
+@pytest.mark.parametrize("with_grades", [True, False])
+def test_log_columns_read_are_all_the_analytics_need(with_grades: bool) -> None:
+    """Features (whole course and a window), the activity report: identical on a log holding only
+    LOG_COLUMNS_READ (the pipeline drops the other columns after loading)."""
+    demo = pytest.importorskip("moodle.demo")
+    import dataclasses
+    from datetime import date, timedelta
+
+    from analytics import LOG_COLUMNS_READ, activity_report
+    from analytics.window import window_features
+
+    site = demo.DemoSite(seed=7, anchor=date(2026, 9, 7))
+    as_of = datetime(2026, 9, 7, tzinfo=UTC) + timedelta(weeks=7, hours=1)
+    full = site.course_data(102, as_of)
+    if not with_grades:
+        full = dataclasses.replace(full, grades=None)
+    assert set(LOG_COLUMNS_READ) < set(full.logs.columns)
+    lean = dataclasses.replace(full, logs=full.logs[[c for c in full.logs.columns if c in LOG_COLUMNS_READ]])
+    pd.testing.assert_frame_equal(extract_features(full), extract_features(lean), check_exact=True)
+    start = datetime(2026, 9, 7, tzinfo=UTC)
+    for days in (7, 28):
+        a, wa = window_features(full, as_of, start=start, window_days=days)
+        b, wb = window_features(lean, as_of, start=start, window_days=days)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        assert wa == wb
+    assert activity_report(full) == activity_report(lean)

@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moodle.client import CATEGORY_LOG_COLUMNS, LogRowsStream, MoodleClient, decode_log_rows, logs_frame
+from moodle.client import (
+    CATEGORY_LOG_COLUMNS,
+    GradeReplyStream,
+    LogRowsStream,
+    MoodleClient,
+    decode_log_rows,
+    logs_frame,
+)
+from moodle.data import grades_frame
 from moodle.demo import DemoSite
 from moodle.errors import MoodleUnavailableError
 from moodle.fake_server import FakeMoodleServer, encode_log_reply
@@ -137,3 +145,54 @@ def test_course_wide_grades_mode_matches_per_user(fake: FakeMoodleServer, tokens
     pd.testing.assert_frame_equal(wide, ref[ref["userid"].isin(ids[:-3])].reset_index(drop=True))
     with pytest.raises(Exception, match="grades_mode"):
         _client(fake, tokens, grades_mode="everyone")
+
+
+@pytest.mark.parametrize("slice_bytes", [200, 64 << 10])
+def test_stream_decoder_any_row_order_and_odd_columns(demo_site: DemoSite, slice_bytes: int) -> None:
+    """Rows in no order (a sort, not a reversal), ints beyond int32 and below zero, nulls in int columns,
+    slices where a column is absent: the compact slice parts assemble to the reference frame."""
+    frame = _tricky_frame(demo_site, rows=600)
+    rows = json.loads(frame.to_json(orient="records"))
+    order = np.random.default_rng(5).permutation(len(rows))
+    rows = [rows[i] for i in order]
+    rows[0]["id"] = 2**40 + 7                             # needs int64
+    rows[1]["objectid"] = -3
+    rows[2]["contextid"] = 2**31                          # just beyond int32
+    rows[3]["relateduserid"] = None
+    rows[4]["realuserid"] = 12
+    for r in rows[-40:]:                                  # the last slices lack a column
+        r.pop("origin", None)
+        r.pop("anonymous", None)
+    body = json.dumps(rows, separators=(",", ":")).encode()
+    stream = LogRowsStream(slice_bytes=slice_bytes)
+    for i in range(0, len(body), 4093):
+        stream.feed(body[i: i + 4093])
+    got = stream.finish()
+    pd.testing.assert_frame_equal(got, _old_decode(body))
+    assert got["id"].is_monotonic_increasing or got["timecreated"].is_monotonic_increasing
+
+
+def test_grade_reply_stream_equals_whole_decode(demo_site: DemoSite) -> None:
+    """The whole-course grade report decoded in slices while it arrives = decoded at once, for any
+    slice size and chunking; other replies (errors) are not taken; a cut-off reply is an error."""
+    usergrades = [demo_site.grade_items_raw(102, int(u), AS_OF)
+                  for u in demo_site.course_data(102, AS_OF).students["id"]]
+    usergrades[3]["userfullname"] = 'Bình "quoted" },{"courseid": 1'     # a separator look-alike
+    body = json.dumps({"usergrades": usergrades, "warnings": [{"item": "x"}]}, separators=(",", ":")).encode()
+    ref = grades_frame(usergrades)
+    for slice_bytes, step in ((1, 997), (5000, 64), (1 << 30, 1 << 20)):
+        assert GradeReplyStream.wants(body[:step]) is True
+        stream = GradeReplyStream(slice_bytes=slice_bytes)
+        for i in range(0, len(body), step):
+            stream.feed(body[i: i + step])
+        got = stream.finish()
+        pd.testing.assert_frame_equal(got["usergrades"], ref)
+        assert got["warnings"] == [{"item": "x"}]
+    assert GradeReplyStream.wants(b'{"exception":"x"}') is False and GradeReplyStream.wants(b' {"user') is None
+    empty = GradeReplyStream()
+    empty.feed(b'{"usergrades":[],"warnings":[]}')
+    assert empty.finish()["usergrades"].empty
+    cut = GradeReplyStream(slice_bytes=100)
+    cut.feed(body[: len(body) // 2])
+    with pytest.raises(ValueError):
+        cut.finish()
