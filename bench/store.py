@@ -15,6 +15,7 @@ the document layout, the query engine, indexes, locks).
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from pathlib import Path
@@ -131,6 +132,7 @@ def run(quick: bool = False, log: Any = print) -> list[Result]:
         for attempt in range(1 if quick else REPEAT):   # fastest of REPEAT, each on a fresh store (shared machine)
             store = open_store(data_dir=root / f"bench-{attempt}")
             log(f"  store: writing and reading it on a fresh embedded store ({attempt + 1}) ...")
+            gc.collect()
             t0 = time.perf_counter()
             run1, w1 = _write_run(store, doc, frame, meta, rows)
             write1 = time.perf_counter() - t0
@@ -162,8 +164,12 @@ def run(quick: bool = False, log: Any = print) -> list[Result]:
                 hist_docs = store.collection("user_cluster_history").find({"run_id": run1}, {"_id": 0}) or \
                     scratch.collection("user_cluster_history").find({"course_id": COURSE_ID}, {"_id": 0})
                 final_docs += snap_docs + hist_docs
-            # the baseline right after each attempt: both sides sample the same stretch of a shared machine
+            # the baseline right after each attempt: both sides sample the same stretch of a shared
+            # machine, each from a collected heap without the other's results
+            del got, back, hist
+            gc.collect()
             baselines.append(sqlite_roundtrip(root / f"baseline-{attempt}.sqlite", final_docs))
+            gc.collect()
             if attempt + 1 < (1 if quick else REPEAT):
                 store.close()
         (write1, w1), (write2, w2), (read, reads) = best["write1"], best["write2"], best["read"]
