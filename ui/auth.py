@@ -259,6 +259,18 @@ def _redirect(url: str) -> None:
     st.stop()
 
 
+def _post(url: str, fields: dict[str, str]) -> None:
+    """Send the browser to ``url`` with a POST of ``fields`` (same origin; the values never appear in
+    a URL) and stop this run. The form is built by script: no HTML sanitiser can drop it."""
+    st.html("<script>(() => { const f = document.createElement('form'); f.method = 'POST';"
+            f" f.action = {json.dumps(url)}; f.target = '_top'; f.style.display = 'none';"
+            f" for (const [k, v] of Object.entries({json.dumps(fields)})) {{"
+            " const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v;"
+            " f.appendChild(i); }"
+            " document.body.appendChild(f); f.submit(); })();</script>", unsafe_allow_javascript=True)
+    st.stop()
+
+
 def _cookie_token() -> str | None:
     try:
         token = st.context.cookies.get(SESSION_COOKIE)
@@ -387,8 +399,7 @@ def login(auth: Any = None, store: Any | None = None) -> dict | None:
         store.users.set_preference(user["username"], "language", lang)
     user = _session_user(store)
     if _in_browser():  # hand the browser its HttpOnly cookie, then back to the page it asked for
-        nxt = urllib.parse.quote(_requested_path(), safe="")
-        _redirect(f"{_base_path()}/auth/session?ticket={ticket}&next={nxt}")
+        _post(f"{_base_path()}/auth/session", {"ticket": ticket, "next": _requested_path()})
     return user
 
 

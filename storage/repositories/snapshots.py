@@ -38,6 +38,20 @@ def _restore(values: list, dtype: str) -> pd.Series | list:
         return pd.Series(values, dtype=object)
 
 
+_NUMPY_DTYPES = frozenset({"float64", "float32", "int64", "int32"})
+
+
+def _restore_column(values: list, dtype: str) -> np.ndarray | pd.Series | list:
+    """A column for the frame: numpy numeric columns as a plain array (the frame takes it as it is,
+    without aligning a Series), anything else as :func:`_restore` gives it."""
+    if dtype in _NUMPY_DTYPES:
+        try:
+            return np.array(values, dtype=dtype)    # floats: None -> NaN
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return _restore(values, dtype)
+
+
 def _column_chunks(column: pd.Series, bounds: list[tuple[int, int]]) -> list[list]:
     """One column as BSON-safe plain values, one list per chunk; numpy numeric columns skip the
     per-value walk (each chunk's slice made plain at once)."""
@@ -144,8 +158,8 @@ class SnapshotRepository(Repository):
         else:
             columns = pd.Index([head["columns"][j] for j in picked], name=(head.get("column_names") or [None])[0])
         index = pd.Index(_restore(user_ids, head.get("index_dtype", "object")), name=head.get("index_name"))
-        frame = pd.DataFrame({i: _restore(data[j], head["dtypes"][j]) for i, j in enumerate(picked)},
-                             index=range(len(index)))
+        frame = pd.DataFrame({i: _restore_column(data[j], head["dtypes"][j]) for i, j in enumerate(picked)},
+                             index=pd.RangeIndex(len(index)), copy=False)
         frame.index = index
         frame.columns = columns
         return frame
