@@ -442,10 +442,13 @@ def replace_by_id(raw: Any, docs: list[dict]) -> int:
     codec = table._codec_options
     rows = []
     encode_key = table.encode_key
+    typed = table.key_format == _KEY_FORMAT_TYPED
     for doc in docs:
-        if "_id" not in doc or isinstance(doc["_id"], dict):
+        _id = doc.get("_id", _MISSING)
+        if _id is _MISSING or isinstance(_id, dict):
             raise Fallback("document _id")
-        rows.append((bson.encode(doc, codec_options=codec), encode_key(doc["_id"])))
+        rows.append((bson.encode(doc, codec_options=codec),
+                     "s:" + _id if typed and type(_id) is str else encode_key(_id)))
     cursor = _write(table, f"UPDATE {table._table_name} SET {table.DOC}=? WHERE {table.ID}=?",  # nosec
                     rows, many=True)
     index = store._query_index

@@ -188,17 +188,31 @@ class HistoryRepository(Repository):
         stamp = self._safe(timestamp)
         if stamp is None:
             raise ValueError("a history entry needs a timestamp")
-        by_user: dict[Any, dict[str, Any]] = {}
+        # user_id -> grouping key of its entry; key -> the entry (equal entries share one dict)
+        by_user: dict[Any, tuple] = {}
+        entries: dict[tuple, dict[str, Any]] = {}
         for row in rows:  # a student listed twice keeps the last row (one entry per run and student)
-            entry = {"run_id": run_id, "timestamp": stamp, "cluster_id": row.get("cluster_id"),
-                     "transition_type": row.get("transition_type"),
-                     "previous_cluster_id": row.get("previous_cluster_id")}
-            if len(row) > 1 + len(_ROW_FIELDS) or any(f not in row for f in _ROW_FIELDS):  # extra fields
+            c, t, p = row.get("cluster_id"), row.get("transition_type"), row.get("previous_cluster_id")
+            kinds = (type(c), type(t), type(p))
+            if len(row) == 1 + len(_ROW_FIELDS) and _PLAIN.issuperset(kinds) and "cluster_id" in row and \
+                    "transition_type" in row and "previous_cluster_id" in row:
+                key = (0, kinds, c, t, p)          # = _key(entry) of the usual entry, without building it
+                if key not in entries:
+                    entries[key] = {"run_id": run_id, "timestamp": stamp, "cluster_id": c,
+                                    "transition_type": t, "previous_cluster_id": p}
+            else:
+                entry = {"run_id": run_id, "timestamp": stamp, "cluster_id": c, "transition_type": t,
+                         "previous_cluster_id": p}
                 entry.update({k: v for k, v in row.items() if k != "user_id" and k not in entry})
-            by_user[row["user_id"]] = entry
+                key = _key(entry)
+                entries.setdefault(key, entry)
+            by_user[row["user_id"]] = key
         groups: dict[tuple, tuple[dict[str, Any], list[Any]]] = {}
-        for user_id, entry in by_user.items():
-            groups.setdefault(_key(entry), (entry, []))[1].append(user_id)
+        for user_id, key in by_user.items():
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (entries[key], [])
+            group[1].append(user_id)
         with self._store.locked():
             found = None
             if self._store.backend == "embedded":
