@@ -360,9 +360,9 @@ def run_course(course_id: int, *, source: str, store: Any, as_of: datetime | str
         raise SkipCourse(f"course {course_id} has {n_students} active students; "
                          f"at least {config.min_students} are needed to cluster")
     data_now = as_utc(getattr(data, "extracted_at", None)) or as_of_dt or as_utc(clock())
-    data = _read_columns_only(data)
 
     report("features", STAGES["features"])
+    data = _read_columns_only(data)
     with _compute_threads(n_students):
         return _compute_and_store(course_id, data, n_students, data_now, as_of_dt, source=source, store=store,
                                   job_id=job_id, config=config, dry_run=dry_run, clock=clock, llm=llm,

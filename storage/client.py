@@ -223,11 +223,12 @@ class StoreCollection:
                                           ordered=True)
             return int(result.matched_count)
 
-    def write_by_id(self, replace: Sequence[dict], insert: Sequence[dict]) -> int:
+    def write_by_id(self, replace: Sequence[dict], insert: Sequence[dict], *, unchanged: Sequence[str] = ()) -> int:
         """Replace the stored documents of ``replace`` (by ``_id``; one not stored is skipped) and insert
         ``insert``, as one write: one SQLite transaction on the embedded store (a killed process leaves
         both or neither), one ordered bulk write on MongoDB. The dicts are used as given (an ``_id`` is
-        filled in when missing), not copied. Returns how many replacements matched.
+        filled in when missing), not copied. Returns how many replacements matched. ``unchanged``: top-level
+        fields of ``replace`` the caller read under ``store.locked()`` and left as stored.
         """
         if not replace and not insert:
             return 0
@@ -236,7 +237,7 @@ class StoreCollection:
                 matched = 0
                 if replace:
                     try:
-                        matched = embedded_fast.replace_by_id(self._raw, list(replace))
+                        matched = embedded_fast.replace_by_id(self._raw, list(replace), unchanged)
                     except embedded_fast.Fallback:
                         result = self._raw.bulk_write([pymongo.ReplaceOne({"_id": d["_id"]}, d) for d in replace])
                         matched = int(result.matched_count)

@@ -255,8 +255,12 @@ def find(raw: Any, filter: Mapping[str, Any] | None, projection: Any, sort: Sequ
     once = id_lookup or not _has_datetime(spec)
     codec = _AWARE if once else naive
     applies = _filtering.filter_applies
-    for _key, blob in rows:
-        doc = bson.decode(blob, codec_options=codec)
+    blobs = [blob for _key, blob in rows]
+    decoded = bson.decode_all(b"".join(blobs), codec_options=codec) if len(blobs) > 1 else \
+        [bson.decode(blob, codec_options=codec) for blob in blobs]          # (one C call for many)
+    if len(decoded) != len(blobs):
+        raise Fallback("a stored document did not decode on its own")
+    for doc, blob in zip(decoded, blobs, strict=True):
         if exact:
             matched.append((doc, blob))
             continue
@@ -429,11 +433,13 @@ def insert_many(raw: Any, docs: list[dict]) -> list[Any]:
     return [doc["_id"] for doc in docs]
 
 
-def replace_by_id(raw: Any, docs: list[dict]) -> int:
+def replace_by_id(raw: Any, docs: list[dict], unchanged: Sequence[str] = ()) -> int:
     """Write each of ``docs`` (with ``_id``) over the stored document of that ``_id``; returns how many
     were stored (an ``_id`` that is not stored writes nothing, like ``ReplaceOne`` without upsert).
 
     For collections without unique indexes (those would need a check per document): Fallback.
+    ``unchanged``: top-level fields the caller read under the store lock and did not touch (their
+    query-index entries are not re-checked).
     """
     store = _store_of(raw)
     if _unique_indexes(store):
@@ -455,10 +461,11 @@ def replace_by_id(raw: Any, docs: list[dict]) -> int:
     if index is not None:
         # the _id entry cannot change (the row is found by it); the others stay right when every
         # indexed value is the same as before
-        fields = [(f.path, f._doc_keys) for path, f in index._fields.items() if path != "_id"]
+        fields = [(f.path, f._doc_keys) for path, f in index._fields.items()
+                  if path != "_id" and path.split(".")[0] not in unchanged]
         tops = _index_tops(index)
         stored = index._docs
-        for (_blob, key), doc in zip(rows, docs, strict=True):
+        for (_blob, key), doc in zip(rows, docs, strict=True) if fields else ():
             if key not in stored:
                 continue                           # not stored (nothing was written for it)
             view = None

@@ -292,7 +292,7 @@ class HistoryRepository(Repository):
             last = doc.get("last_updated")
             doc["last_updated"] = stamp if last is None or last < stamp else last
             changed.append(doc)
-        self._col.write_by_id(changed, new)
+        self._col.write_by_id(changed, new, unchanged=("_id", "course_id", "user_id"))
 
     def pull_run(self, course_id: int, run_id: str) -> int:
         """Remove ``run_id``'s entries from every student of the course; returns students changed.

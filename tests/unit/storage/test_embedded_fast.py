@@ -184,6 +184,10 @@ def test_query_index_after_fast_writes_equals_a_rebuilt_one(col) -> None:
     col.replace_by_id(docs)
     col.find_one_and_update({"_id": "d2"}, {"$set": {"course_id": None}})
     col.write_by_id([{"_id": "d5", "key": "k5", "course_id": 11}], [{"_id": "w1", "key": "w1", "course_id": 11}])
+    kept = col.find({"_id": {"$in": ["d7", "d8"]}})
+    for d in kept:
+        d["n"] = 0                                   # course_id / key as stored
+    col.write_by_id(kept, [], unchanged=("course_id", "key"))
     live = store._get_query_index()
     state, order = _index_state(live), sorted(live._docs, key=live._docs.__getitem__)
     store._query_index = None                        # what mongomock builds from the stored documents
