@@ -175,9 +175,11 @@ def action_list(current: pd.DataFrame, *, archetypes: Mapping[int, str], as_of: 
     eng_to = {int(k): float(v) for k, v in (cluster_engagement or {}).items() if v is not None}
     eng_from = {int(k): float(v) for k, v in (previous_engagement or cluster_engagement or {}).items()
                 if v is not None}
+    # the few fields read per student, as plain dicts (``cur.loc[uid]`` built a row of every column)
+    fields = cur[[c for c in ("cluster_id", "fullname", "email", "events_last_14d") if c in cur]].to_dict("index")
     rows = []
     for uid in cur.index:
-        row = cur.loc[uid]
+        row = fields[uid]
         cid = int(row["cluster_id"]) if pd.notna(row.get("cluster_id")) else None
         reasons: list[dict[str, Any]] = []
         if cid is not None and archetypes.get(cid) in AT_RISK_ARCHETYPES:
