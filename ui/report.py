@@ -25,6 +25,22 @@ log = logging.getLogger("cohortlens.report")
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
 
+class _HandledPipeNoise(logging.Filter):
+    """choreographer (kaleido's chromium driver) logs a message split across two pipe reads as an
+    exception with a traceback, then ignores it and goes on: keep that one line, drop the traceback
+    (a traceback in the server log means a failure to look at; this is not one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Ignoring" in str(record.msg):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_PIPE_FILTER = _HandledPipeNoise()
+
+
 def _font(name: str) -> Path:
     for folder in FONT_DIRS:
         if (folder / name).exists():
@@ -37,6 +53,9 @@ def render_png(fig: Any, width: int = 1000, height: int = 480) -> bytes:
     fig = fig.to_dict() if hasattr(fig, "to_dict") else fig
     import plotly.io as pio
 
+    pipe_log = logging.getLogger("choreographer.channels.pipe")
+    if _PIPE_FILTER not in pipe_log.filters:
+        pipe_log.addFilter(_PIPE_FILTER)
     return pio.to_image(fig, format="png", width=width, height=height, scale=1.5)
 
 

@@ -122,3 +122,32 @@ def test_course_report_is_a_real_pdf_in_each_language(populated, lang):
     images = sum(len([x for x in (p["/Resources"].get("/XObject") or {}).values()
                       if x.get_object().get("/Subtype") == "/Image"]) for p in reader.pages)
     assert images >= 2  # the group sizes and the movement charts
+
+
+def test_report_keeps_chromium_pipe_noise_to_one_line():
+    """choreographer's handled 'JSONError decoding message. Ignoring' keeps its line but loses the traceback
+    (a traceback in the server log means a failure); its other errors keep theirs."""
+    import io
+    import logging
+
+    from ui import report
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    pipe_log = logging.getLogger("choreographer.channels.pipe")
+    pipe_log.addHandler(handler)
+    pipe_log.addFilter(report._PIPE_FILTER)
+    try:
+        try:
+            raise ValueError("half a message")
+        except ValueError:
+            pipe_log.exception("JSONError decoding message. Ignoring")
+        assert buf.getvalue() == "JSONError decoding message. Ignoring\n"
+        try:
+            raise ValueError("broken pipe")
+        except ValueError:
+            pipe_log.exception("Error in trying to decode JSON off our read.")
+        assert "Traceback" in buf.getvalue() and "broken pipe" in buf.getvalue()
+    finally:
+        pipe_log.removeHandler(handler)
+        pipe_log.removeFilter(report._PIPE_FILTER)
