@@ -78,7 +78,7 @@ def _clone_run(store: Any, source_doc: dict, snapshot: Any, meta: dict, labels: 
     frame = snapshot.copy()
     if "user_id" in frame.columns and "cluster_id" in frame.columns:
         frame["cluster_id"] = pd.Series(frame["user_id"].map(labels), index=frame.index).astype("int64")
-    store.snapshots.save(doc["course_id"], run_id, frame, {**meta, "as_of": run_at})
+    store.snapshots.save(doc["course_id"], run_id, frame, {**meta, "as_of": run_at, "run_at": run_at})
     store.history.record(doc["course_id"], run_id, run_at, rows)
     store.runs.mark_finished(run_id)
     return run_id
@@ -114,9 +114,8 @@ def build_history(data_dir: Path, course_id: int, n_students: int, runs: int, as
         _clone_run(store, source_doc, snapshot, meta, current, previous, when)
         previous = dict(current)
     t_clones = time.perf_counter() - t0
-    # snapshots are pruned newest-saved first: the week-old run's snapshot, written before the older
-    # clones, is written again after them, as it would have been in a year of weekly runs
-    store.snapshots.save(course_id, first["run_id"], snapshot, meta)
+    # snapshots sort and are pruned on the runs' timeline (meta "run_at"), so the week-old run keeps its
+    # snapshot although the older clones were saved after it
     store.snapshots.prune(course_id, keep=config.snapshot_retention)
     t0 = time.perf_counter()
     last = run_course(course_id, source="demo", store=store, as_of=as_of, config=config)

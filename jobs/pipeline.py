@@ -565,7 +565,7 @@ def _compute_and_store(course_id: int, data: Any, n_students: int, data_now: dat
         snapshot = _snapshot_frame(features, result, labels, getattr(data, "students", None))
         meta = {"feature_columns": feature_columns, "features_used": list(result.features_used),
                 "scaled_prefix": SNAPSHOT_SCALED_PREFIX, "k": int(result.k), "as_of": data_now,
-                "course_id": course_id}
+                "course_id": course_id, "run_at": run_at}  # snapshots sort (and are pruned) as the runs do
         store.snapshots.save(course_id, run_id, snapshot, meta)
         step("snapshots.save")
         rows = [{"user_id": int(r["user_id"]), "cluster_id": int(r["cluster_id"]),

@@ -172,3 +172,16 @@ def test_a_failing_activity_report_does_not_cost_the_clusters(store, config, sma
     run = store.runs.get(summary["run_id"])
     assert run["status"] == "finished" and store.activity.list(202) == []
     assert run["metadata"]["warnings"] == ["activity report failed: ValueError: output array is read-only"]
+
+
+def test_a_backfilled_older_run_never_costs_a_newer_run_its_snapshot(store, config, small_site, as_of):
+    """Snapshots are kept for the newest runs on the runs' own timeline (a backfilled run sits at its data
+    date), not for the most recently saved ones."""
+    from dataclasses import replace
+
+    keep_one = replace(config, snapshot_retention=1)
+    newer = run_course(201, source="demo", store=store, as_of=as_of, config=keep_one)["run_id"]
+    older = run_course(201, source="demo", store=store, as_of=as_of - timedelta(weeks=2), config=keep_one)["run_id"]
+    assert store.runs.latest(201)["run_id"] == newer
+    assert store.snapshots.run_ids(201) == [newer]
+    assert older not in store.snapshots.run_ids(201)
