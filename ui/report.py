@@ -41,6 +41,20 @@ class _HandledPipeNoise(logging.Filter):
 _PIPE_FILTER = _HandledPipeNoise()
 
 
+def quiet_handled_pipe_noise() -> logging.Logger | None:
+    """Put the filter on choreographer's own pipe logger. Its module is imported first: choreographer
+    makes its loggers with its own class (logistro), and a plain ``logging.getLogger`` of that name made
+    before would be the one it gets back (without the methods it calls)."""
+    try:
+        from choreographer.channels import pipe
+    except Exception:  # noqa: BLE001 - another kaleido without it: nothing to quieten
+        return None
+    pipe_log = getattr(pipe, "_logger", None)
+    if isinstance(pipe_log, logging.Logger) and _PIPE_FILTER not in pipe_log.filters:
+        pipe_log.addFilter(_PIPE_FILTER)
+    return pipe_log
+
+
 def _font(name: str) -> Path:
     for folder in FONT_DIRS:
         if (folder / name).exists():
@@ -53,9 +67,7 @@ def render_png(fig: Any, width: int = 1000, height: int = 480) -> bytes:
     fig = fig.to_dict() if hasattr(fig, "to_dict") else fig
     import plotly.io as pio
 
-    pipe_log = logging.getLogger("choreographer.channels.pipe")
-    if _PIPE_FILTER not in pipe_log.filters:
-        pipe_log.addFilter(_PIPE_FILTER)
+    quiet_handled_pipe_noise()
     return pio.to_image(fig, format="png", width=width, height=height, scale=1.5)
 
 
