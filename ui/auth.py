@@ -221,14 +221,6 @@ def authenticator(store: Any | None = None) -> _Auth:
     return _Auth(store or get_store())
 
 
-def _base_path() -> str:
-    try:
-        base = str(st.get_option("server.baseUrlPath") or "").strip("/")
-    except Exception:  # noqa: BLE001
-        base = ""
-    return f"/{base}" if base else ""
-
-
 def _requested_path() -> str:
     """The page (path and query) the browser asked for, to return to after signing in."""
     try:
@@ -399,7 +391,9 @@ def login(auth: Any = None, store: Any | None = None) -> dict | None:
         store.users.set_preference(user["username"], "language", lang)
     user = _session_user(store)
     if _in_browser():  # hand the browser its HttpOnly cookie, then back to the page it asked for
-        _post(f"{_base_path()}/auth/session", {"ticket": ticket, "next": _requested_path()})
+        from ui import web
+
+        _post(f"{web.base_path()}/auth/session", {"ticket": ticket, "next": _requested_path()})
     return user
 
 
@@ -413,7 +407,9 @@ def logout_button(auth: Any = None) -> bool:
             end_sessions(store, str(username))
         _clear_state()
         if _in_browser():
-            _redirect(f"{_base_path()}/auth/logout")
+            from ui import web
+
+            _redirect(f"{web.base_path()}/auth/logout")
         return True
     return not st.session_state.get("authentication_status")
 

@@ -53,7 +53,8 @@ def _secure(request: Any) -> bool:
     return request.url.scheme == "https" or proto == "https"
 
 
-def _base() -> str:
+def base_path() -> str:
+    """The server's URL prefix (``server.baseUrlPath``) as "/prefix", or "" at the root."""
     try:
         from streamlit import config
 
@@ -126,7 +127,7 @@ async def session_route(request: Any) -> Any:
         return resp
     form = await _form(request)
     ticket = form.get("ticket") or ""
-    target = safe_next(form.get("next"), _base())
+    target = safe_next(form.get("next"), base_path())
     try:
         result = await run_in_threadpool(lambda: _store().sessions.redeem(ticket))
     except Exception:  # noqa: BLE001 - a damaged store: the page shows the maintenance message
@@ -134,14 +135,14 @@ async def session_route(request: Any) -> Any:
     resp = _redirect(target)
     if result:
         token, _session = result
-        resp.set_cookie(COOKIE, token, max_age=int(policy()["session_s"]), path=_base() or "/",
+        resp.set_cookie(COOKIE, token, max_age=int(policy()["session_s"]), path=base_path() or "/",
                         httponly=True, samesite="lax", secure=_secure(request))
     return resp
 
 
 async def session_get_route(request: Any) -> Any:
     """A GET of /auth/session (an old link, a bookmark) redeems nothing: back to the site root."""
-    return _redirect(_base() + "/")
+    return _redirect(base_path() + "/")
 
 
 async def logout_route(request: Any) -> Any:
@@ -153,8 +154,8 @@ async def logout_route(request: Any) -> Any:
             await run_in_threadpool(lambda: _store().sessions.end_token(token))
         except Exception:  # noqa: BLE001
             pass
-    resp = _redirect(_base() + "/")
-    resp.delete_cookie(COOKIE, path=_base() or "/", httponly=True, samesite="lax", secure=_secure(request))
+    resp = _redirect(base_path() + "/")
+    resp.delete_cookie(COOKIE, path=base_path() or "/", httponly=True, samesite="lax", secure=_secure(request))
     return resp
 
 
